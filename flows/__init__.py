@@ -1,0 +1,1 @@
+"""Prefect orchestration of the DVC stages in ``dvc.yaml``."""

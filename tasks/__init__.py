@@ -1,0 +1,1 @@
+"""rnnflow pipeline stages: one module per DVC stage, each with a ``main()``."""
