@@ -1,0 +1,117 @@
+"""Keras models: the trainable classifier over token ids, and the text-in model that is saved.
+
+The saved model starts with a TextVectorization layer holding the tokenize stage's
+vocabulary, so serving applies exactly the vocabulary and sequence length training used.
+RNN layers are built only with settings for which Keras runs the fused cuDNN kernel on a
+GPU (see :func:`cudnn_eligible`); on a CPU the same model runs with the generic kernel.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+RNN_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+POOLINGS = ("last", "max", "mean")
+
+
+@keras.saving.register_keras_serializable(package="rnnflow")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """Max over time steps that ignores padded positions (Keras' own ignores the mask)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            floor = ops.cast(-1e4, inputs.dtype)  # fits float16 under mixed precision
+            inputs = ops.where(ops.expand_dims(mask, -1), inputs, floor)
+        return ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+def cudnn_eligible(layer: layers.Layer) -> list[str]:
+    """Why an LSTM/GRU layer could not use the cuDNN kernel; an empty list means it can.
+
+    Keras 3 uses cuDNN only with tanh activation, sigmoid recurrent activation, no
+    recurrent dropout, no unrolling, a bias and (GRU) reset_after; masks must be
+    right-padded, which the pipeline's padding guarantees. SimpleRNN has no cuDNN kernel.
+    """
+    if isinstance(layer, layers.Bidirectional):
+        return cudnn_eligible(layer.forward_layer)
+    if not isinstance(layer, (layers.LSTM, layers.GRU)):
+        return [f"{type(layer).__name__} has no cuDNN kernel"]
+    config = layer.get_config()
+    reasons = []
+    if config["activation"] != "tanh":
+        reasons.append(f"activation is {config['activation']}, not tanh")
+    if config["recurrent_activation"] != "sigmoid":
+        reasons.append(f"recurrent_activation is {config['recurrent_activation']}, not sigmoid")
+    if config["recurrent_dropout"]:
+        reasons.append("recurrent_dropout is not 0")
+    if config["unroll"]:
+        reasons.append("unroll is on")
+    if not config["use_bias"]:
+        reasons.append("use_bias is off")
+    if isinstance(layer, layers.GRU) and not config["reset_after"]:
+        reasons.append("reset_after is off")
+    return reasons
+
+
+def validate_params(params: dict[str, Any]) -> None:
+    """Reject unknown model names and poolings with the parameter's name."""
+    from tasks.common import PipelineError
+
+    if params["model"] not in RNN_LAYERS:
+        raise PipelineError(f"params.yaml: train.model '{params['model']}' is not one of {sorted(RNN_LAYERS)}")
+    if params["pooling"] not in POOLINGS:
+        raise PipelineError(f"params.yaml: train.pooling '{params['pooling']}' is not one of {list(POOLINGS)}")
+    if params["layers"] < 1:
+        raise PipelineError("params.yaml: train.layers must be at least 1")
+
+
+def build_classifier(params: dict[str, Any], vocab_size: int) -> keras.Model:
+    """Embedding -> stacked (bi)RNN -> pooling -> dropout -> Dense(sigmoid), over token ids."""
+    validate_params(params)
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocab_size, params["embedding_dim"], mask_zero=True, name="embedding")(token_ids)
+    x = layers.Dropout(params["dropout"], name="embedding_dropout")(x)
+    for depth in range(params["layers"]):
+        last = depth == params["layers"] - 1
+        rnn = RNN_LAYERS[params["model"]](
+            params["units"], return_sequences=not (last and params["pooling"] == "last"), name=f"{params['model']}_{depth}"
+        )
+        x = layers.Bidirectional(rnn, name=f"bidirectional_{depth}")(x) if params["bidirectional"] else rnn(x)
+    if params["pooling"] == "max":
+        x = MaskedGlobalMaxPooling1D(name="max_pool")(x)
+    elif params["pooling"] == "mean":
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    x = layers.Dropout(params["dropout"], name="dropout")(x)
+    # float32 output keeps the loss stable under mixed precision.
+    probability = layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+    return keras.Model(token_ids, probability, name="classifier")
+
+
+def build_text_model(classifier: keras.Model, vocabulary: list[str], max_len: int) -> keras.Model:
+    """The served model: cleaned text (tokens joined by spaces) in, positive probability out."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    vectorize = layers.TextVectorization(
+        standardize=None,
+        split="whitespace",
+        vocabulary=vocabulary,  # Keras puts padding at 0 and its OOV token "[UNK]" at 1, as tokenize does
+        output_sequence_length=max_len,
+        name="vectorize",
+    )
+    return keras.Model(text, classifier(vectorize(text)), name="text_classifier")
+
+
+def load_text_model(path: str) -> keras.Model:
+    """Load a saved text model in Keras safe mode: no code from the file is executed."""
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
