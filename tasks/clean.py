@@ -5,8 +5,10 @@ Reads ``data/validated/reviews.parquet``; writes ``data/clean/{train,validation,
 ``metrics/clean.json``.
 
 The split hashes each cleaned text with the seed: a text always lands in the same split,
-so no text is shared between splits and adding rows later never moves a test row.
-Hashing within each class keeps the class balance of every split close to the whole's.
+so no text is shared between splits and adding rows later never moves a test row. The
+hash is uniform whatever the class, so every split keeps the whole's class balance up to
+sampling noise (within 1% on the 20,000 clothing reviews); ranking within each class
+would make it exact but would move rows between splits whenever data is added.
 """
 from __future__ import annotations
 
