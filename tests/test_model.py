@@ -1,0 +1,87 @@
+"""Model rules (cuDNN eligibility, safe loading) and the trained model in use."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import pandas as pd
+import pytest
+from keras import layers
+
+from conftest import run
+from tasks.common import PipelineError
+from tasks.model import build_classifier, cudnn_eligible, load_text_model
+
+PARAMS = {"model": "gru", "bidirectional": True, "layers": 2, "units": 4, "embedding_dim": 4, "dropout": 0.1, "pooling": "max"}
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_built_recurrent_layers_are_cudnn_eligible(kind: str):
+    model = build_classifier({**PARAMS, "model": kind}, vocab_size=50)
+    recurrent = [layer for layer in model.layers if isinstance(layer, layers.Bidirectional)]
+    assert len(recurrent) == 2
+    assert all(cudnn_eligible(layer) == [] for layer in recurrent)
+
+
+def test_cudnn_rules_name_what_breaks_eligibility():
+    assert cudnn_eligible(layers.LSTM(4, activation="relu")) == ["activation is relu, not tanh"]
+    assert cudnn_eligible(layers.GRU(4, recurrent_dropout=0.2, reset_after=False)) == [
+        "recurrent_dropout is not 0",
+        "reset_after is off",
+    ]
+    assert cudnn_eligible(layers.LSTM(4, recurrent_activation="hard_sigmoid", unroll=True, use_bias=False)) == [
+        "recurrent_activation is hard_sigmoid, not sigmoid",
+        "unroll is on",
+        "use_bias is off",
+    ]
+    assert cudnn_eligible(layers.SimpleRNN(4)) == ["SimpleRNN has no cuDNN kernel"]
+
+
+def test_padding_is_masked_so_right_padding_does_not_change_predictions():
+    model = build_classifier({**PARAMS, "bidirectional": False, "layers": 1}, vocab_size=50)
+    short = model.predict_on_batch(keras.ops.convert_to_tensor([[5, 6, 7]]))
+    padded = model.predict_on_batch(keras.ops.convert_to_tensor([[5, 6, 7, 0, 0, 0]]))
+    assert float(short[0, 0]) == pytest.approx(float(padded[0, 0]), abs=1e-6)
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(PipelineError, match="train.model 'transformer'"):
+        build_classifier({**PARAMS, "model": "transformer"}, vocab_size=10)
+
+
+def test_safe_mode_refuses_code_in_a_model_file(tmp_path: Path):
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(tmp_path / "evil.keras")
+    with pytest.raises(ValueError, match="(?i)safe"):
+        load_text_model(str(tmp_path / "evil.keras"))
+
+
+def test_predict_cli_scores_raw_text(trained_project: Path):
+    source = trained_project / "incoming.csv"
+    pd.DataFrame(
+        {"review": ["I love it, perfect and gorgeous!", "Awful, cheap and itchy. Returned.", None]}
+    ).to_csv(source, index=False)
+    run(["python", "-m", "tasks.predict", str(source), "--text-column", "review", "-o", "scored.csv"], trained_project)
+    scored = pd.read_csv(trained_project / "scored.csv")
+    assert list(scored.columns) == ["review", "probability", "label"]
+    assert scored["probability"].between(0, 1).all()
+    assert scored["probability"][0] > scored["probability"][1]
+
+
+def test_predict_cli_names_a_missing_column(trained_project: Path):
+    (trained_project / "bad.csv").write_text("body\nhello\n")
+    result = run(["python", "-m", "tasks.predict", "bad.csv", "--text-column", "review", "-o", "x.csv"], trained_project, check=False)
+    assert result.returncode != 0
+    assert "bad.csv: no column 'review'" in result.stderr
+    assert not (trained_project / "x.csv").exists()
+
+
+def test_training_twice_gives_identical_metrics(trained_project: Path):
+    """Same data, same params, CPU: seeds and deterministic ops make the run repeat exactly."""
+    before = json.loads((trained_project / "metrics/evaluate.json").read_text())
+    run(["dvc", "repro", "--force", "--single-item", "train"], trained_project)
+    run(["dvc", "repro", "--single-item", "evaluate"], trained_project)
+    assert json.loads((trained_project / "metrics/evaluate.json").read_text()) == before
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], trained_project).stdout
