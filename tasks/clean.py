@@ -4,9 +4,10 @@ Reads ``data/validated/reviews.parquet``; writes ``data/clean/{train,validation,
 (column ``text`` replaced by the cleaned tokens, ``raw_text`` keeps the original) and
 ``metrics/clean.json``.
 
-The split hashes each cleaned text with the seed: a text always lands in the same split,
-so no text is shared between splits and adding rows later never moves a test row. The
-hash is uniform whatever the class, so every split keeps the whole's class balance up to
+Duplicates are judged on the cleaned text, so no text the model sees is shared between
+splits. The split hashes each row's stable id (from ingest) with the seed: a row always
+lands in the same split, whatever the cleaning options, and adding rows later never moves
+a test row. The hash is uniform whatever the class, so every split keeps the whole's class balance up to
 sampling noise (within 1% on the 20,000 clothing reviews); ranking within each class
 would make it exact but would move rows between splits whenever data is added.
 """
@@ -39,7 +40,7 @@ def clean_column(texts: list[str], options: CleanOptions, workers: int) -> list[
     if options.lemmatize:
         lemmatizer()  # load WordNet before forking: workers inherit it instead of each loading it
     if options.remove_stopwords:
-        stopwords()
+        stopwords(options.keep_stopwords)
     chunks = [texts[start : start + CHUNK_ROWS] for start in range(0, len(texts), CHUNK_ROWS)]
     if workers <= 1 or len(chunks) == 1:
         return [text for chunk in chunks for text in clean_texts(chunk, options)]
@@ -48,10 +49,10 @@ def clean_column(texts: list[str], options: CleanOptions, workers: int) -> list[
         return [text for chunk in results for text in chunk]
 
 
-def split_buckets(texts: pd.Series, seed: int) -> np.ndarray:
-    """A uniform number in [0, 1) per text, fixed by the text and the seed."""
-    digests = (hashlib.blake2b(f"{seed}:{text}".encode(), digest_size=8).digest() for text in texts)
-    return np.fromiter((int.from_bytes(d, "big") / 2**64 for d in digests), dtype=np.float64, count=len(texts))
+def split_buckets(keys: pd.Series, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per key, fixed by the key and the seed."""
+    digests = (hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest() for key in keys)
+    return np.fromiter((int.from_bytes(d, "big") / 2**64 for d in digests), dtype=np.float64, count=len(keys))
 
 
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
@@ -64,10 +65,10 @@ def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
 
 
 def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.Series:
-    """Split name per row: test below ``test_fraction``, then validation, by text hash."""
+    """Split name per row: test below ``test_fraction``, then validation, by id hash."""
     if not 0 < test_fraction < 1 or not 0 < validation_fraction < 1 or test_fraction + validation_fraction >= 1:
         raise PipelineError("params.yaml: clean.test_fraction and clean.validation_fraction must be in (0, 1), sum < 1")
-    bucket = split_buckets(frame["text"], seed)
+    bucket = split_buckets(frame["id"], seed)
     split = np.where(bucket < test_fraction, "test", np.where(bucket < test_fraction + validation_fraction, "validation", "train"))
     return pd.Series(split, index=frame.index)
 

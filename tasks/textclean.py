@@ -31,24 +31,27 @@ class CleanOptions:
     lemmatize: bool = True
     remove_stopwords: bool = True
     remove_punctuation: bool = True
+    keep_stopwords: tuple[str, ...] = ()
     max_tokens: int = 2000
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "CleanOptions":
         """Pick this class's fields out of a params section, ignoring the rest."""
-        return cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
+        values = {f.name: params[f.name] for f in fields(cls) if f.name in params}
+        values["keep_stopwords"] = tuple(values.get("keep_stopwords") or ())
+        return cls(**values)
 
 
 @functools.cache
-def stopwords() -> frozenset[str]:
-    """NLTK's English stopwords without the negations."""
+def stopwords(keep: tuple[str, ...] = ()) -> frozenset[str]:
+    """NLTK's English stopwords without the negations and the ``keep`` words."""
     from nltk.corpus import stopwords as corpus
 
     from tasks.common import ensure_nltk_resource
 
     ensure_nltk_resource("corpora/stopwords", "stopwords")
     words = {word.replace("’", "'") for word in corpus.words("english")}
-    return frozenset(word for word in words if word not in NEGATIONS and not word.endswith("n't"))
+    return frozenset(word for word in words if word not in NEGATIONS and word not in keep and not word.endswith("n't"))
 
 
 class Lemmatizer:
@@ -104,7 +107,7 @@ def clean_text(text: str, options: CleanOptions) -> list[str]:
         text = MARKUP.sub(" ", text)
     if options.lowercase:
         text = text.lower()
-    drop = stopwords() if options.remove_stopwords else frozenset()
+    drop = stopwords(options.keep_stopwords) if options.remove_stopwords else frozenset()
     lemma = lemmatizer() if options.lemmatize else None
     tokens = []
     for raw in TOKEN.findall(text):

@@ -42,9 +42,9 @@ def test_duplicates_and_conflicts_are_removed():
 
 
 def test_split_is_stable_when_rows_are_added(tiny_frame):
-    frame = tiny_frame.assign(text=tiny_frame["text"].str.lower())
+    frame = tiny_frame
     before = assign_splits(frame, 0.1, 0.2, seed=42)
-    grown = pd.concat([frame, frame.assign(text=frame["text"] + " extra")], ignore_index=True)
+    grown = pd.concat([frame, frame.assign(id=frame["id"] + "-new")], ignore_index=True)
     after = assign_splits(grown, 0.1, 0.2, seed=42)
     assert after.iloc[: len(frame)].tolist() == before.tolist()
     assert set(before) == {"train", "validation", "test"}
