@@ -1,0 +1,497 @@
+"""The rnnflow pipeline as a Prefect flow: one task per DVC stage of ``dvc.yaml``.
+
+DVC stays the one DAG and the one cache. The flow reads the stage list from ``dvc.yaml``
+(file order; see :func:`flows.dvcstages.stage_order`) and runs each stage as a Prefect task
+that drives ``dvc repro --single-item <stage>`` in a subprocess. Prefect's own task caching
+is off (``NO_CACHE``): whether a stage runs is DVC's decision alone, and each task shows
+what DVC did:
+
+* the task run is renamed ``<stage> (ran)``, ``<stage> (skipped)`` (nothing it depends on
+  changed) or ``<stage> (restored)`` (DVC's run cache had the outputs), and its final state
+  is ``Completed``, ``Skipped`` or ``Restored`` (all of type COMPLETED), with a message
+  giving the duration and the md5 of each output from ``dvc.lock``;
+* the task's return value: ``{"stage", "outcome", "seconds", "outs"}``.
+
+Parameter overrides and experiments. ``dvc exp run`` runs the whole pipeline in one
+command, which would hide the per-stage tasks, so the flow does what it does in three
+visible steps: the ``set-params`` task applies the overrides to ``params.yaml`` with DVC's
+own ``--set-param`` code (Hydra override grammar, so ``train.epochs=3``, ``+promote.metric=roc_auc``
+and lists behave exactly as in ``dvc exp run -S``); the stage tasks run; the
+``save-experiment`` task records the result with ``dvc exp save --name NAME`` (including
+dvc.lock and the uncached metrics/plots). As with ``dvc exp run``, the workspace keeps the
+experiment's params and outputs afterwards; ``dvc exp show`` compares, ``dvc exp apply
+NAME`` / ``dvc exp branch NAME BRANCH`` bring an experiment back. The experiment name is a
+flow parameter (default ``rnnflow-<UTC time>``), returned and shown as an artifact.
+
+One run per checkout. A run holds an flock on ``.dvc/tmp/rnnflow-run.lock`` for its whole
+duration (waiting up to ``RNNFLOW_LOCK_TIMEOUT`` seconds, default 60) and each stage also
+needs DVC's repository lock; a second run fails with :class:`~flows.dvcstages.CheckoutBusy`
+saying another run holds the checkout, before it writes anything. Stages write their outputs
+atomically, so a failed or cancelled run never leaves a half-written output.
+
+Run it once: ``python -m flows.pipeline [--set train.epochs=3 ...] [--name NAME] [--push]``
+(against ``PREFECT_API_URL`` if set, else Prefect's ephemeral mode). Schedule it:
+``prefect.yaml`` (deployment ``rnnflow-nightly``) or ``python -m flows.serve``.
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.states import Completed
+
+from flows import dvcstages, reports
+from flows import promote as gate
+
+FLOW_NAME = "rnnflow-pipeline"
+STAGE_TAG = "dvc-stage"
+PARAMS_FILE = "params.yaml"
+STATE_NAMES = {dvcstages.RAN: "Completed", dvcstages.SKIPPED: "Skipped", dvcstages.RESTORED: "Restored",
+               dvcstages.UNKNOWN: "Completed"}
+OUTCOME_WORDS = {dvcstages.RAN: "ran the stage", dvcstages.SKIPPED: "skipped the stage (nothing changed)",
+                 dvcstages.RESTORED: "restored the outputs from its run cache",
+                 dvcstages.UNKNOWN: "finished (outcome not reported)"}
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Retry ingest only for errors worth retrying: a source that could not be reached."""
+    try:
+        state.result()
+    except dvcstages.StageFailed as error:
+        return error.transient
+    except dvcstages.CheckoutBusy:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+# Per-stage task options, keyed by dvc.yaml stage name (tests/test_flow_matches_dvc.py checks
+# every key is a stage). Validation failures are never retried; `gpu` lets a Prefect tag
+# concurrency limit (`prefect concurrency-limit create gpu 1`) keep one training per GPU.
+STAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "ingest": {"retries": 2, "retry_delay_seconds": [10, 30], "retry_condition_fn": _retry_transient},
+    "validate": {"retries": 0},
+    "train": {"tags": ["gpu"]},
+}
+
+
+# ---------------------------------------------------------------------------------------
+# What a stage task shows besides its state: artifacts built from the stage's outputs
+
+
+class StageReporter:
+    """Hooks around one stage's `dvc repro`; failures to publish never fail the stage."""
+
+    def __init__(self, root: Path, logger):
+        self.root = root
+        self.logger = logger
+
+    def poll(self) -> None:
+        """Called about once a second while DVC runs."""
+
+    def finished(self, outcome: str) -> None:
+        """Called after DVC succeeded."""
+
+    def failed(self, error: Exception) -> None:
+        """Called after DVC failed."""
+
+    def _safely(self, action, *args, **kwargs):
+        try:
+            return action(*args, **kwargs)
+        except Exception as error:  # the UI is a view; the pipeline's result must not depend on it
+            self.logger.warning(f"could not publish a report: {type(error).__name__}: {error}")
+            return None
+
+    def guarded(self, hook):
+        """``hook`` wrapped so that an error in a report never fails or stops the stage."""
+        return lambda *args: self._safely(hook, *args)
+
+
+class ValidationReporter(StageReporter):
+    """Validation summary (expectations, quarantine, Data Docs link) and class balance."""
+
+    def finished(self, outcome: str) -> None:
+        summary = reports.read_json(self.root / reports.VALIDATION_SUMMARY)
+        if summary:
+            create_markdown_artifact(reports.validation_markdown(summary, self.root, OUTCOME_WORDS[outcome]),
+                                     key=reports.KEYS["validation"],
+                                     description="Great Expectations validation of the ingested reviews")
+        if (self.root / reports.CLASS_COUNTS).exists():
+            create_table_artifact(reports.class_balance_table(self.root / reports.CLASS_COUNTS),
+                                  key=reports.KEYS["class_balance"],
+                                  description="Class balance of the validated data (reports/eda)")
+
+    def failed(self, error: Exception) -> None:
+        create_markdown_artifact(reports.validation_failed_markdown(str(error)),
+                                 key=reports.KEYS["validation"], description="Validation stopped the pipeline")
+
+
+class TrainProgress(StageReporter):
+    """A progress artifact, "epoch n of N" with the validation metrics, from the train stage's
+    ``checkpoints/progress.json`` (written after each epoch) while the stage runs."""
+
+    def __init__(self, root: Path, logger):
+        super().__init__(root, logger)
+        self.path = root / reports.PROGRESS
+        self.started_ns = time.time_ns()
+        self.epoch = None
+        self.percent = 0.0
+        self.text = "waiting for the first epoch"
+        self.artifact = self._safely(create_progress_artifact, 0.0, key=reports.KEYS["progress"],
+                                     description=f"train: {self.text}")
+
+    def _update(self, percent: float, text: str) -> None:
+        self.percent, self.text = percent, text
+        if self.artifact:
+            self._safely(update_progress_artifact, self.artifact, percent, description=f"train: {text}")
+
+    def poll(self) -> None:
+        try:
+            if self.path.stat().st_mtime_ns < self.started_ns:  # left by an earlier run
+                return
+        except FileNotFoundError:
+            return
+        progress = reports.read_json(self.path)  # None while the stage is mid-write
+        if not progress or progress.get("epoch") == self.epoch:
+            return
+        self.epoch = progress.get("epoch")
+        epochs = max(int(progress.get("epochs") or 1), 1)
+        text = reports.progress_text(progress)
+        self.logger.info(f"train: {text}")
+        self._update(min(100.0, 100.0 * int(self.epoch or 0) / epochs), text)
+
+    def finished(self, outcome: str) -> None:
+        if outcome == dvcstages.RAN:
+            self.poll()
+            self._update(100.0, f"done ({self.text})")
+        else:
+            self._update(100.0, f"DVC {OUTCOME_WORDS[outcome]}: the model is up to date")
+
+    def failed(self, error: Exception) -> None:
+        self._update(self.percent, f"failed at {self.text}: {str(error)[:300]}")
+
+
+REPORTERS: dict[str, type[StageReporter]] = {"validate": ValidationReporter, "train": TrainProgress}
+
+
+# ---------------------------------------------------------------------------------------
+# Tasks
+
+
+def _rename_task_run(name: str) -> None:
+    """Rename the running task run (the engine sends the new name with its final state)."""
+    context = TaskRunContext.get()
+    if context and context.task_run:
+        context.task_run.name = name
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def dvc_stage(stage: str, root: str):
+    """Reproduce one DVC stage (``dvc repro --single-item``) and report what DVC did."""
+    logger = get_run_logger()
+    path = Path(root)
+    reporter = REPORTERS.get(stage, StageReporter)(path, logger)
+    started = time.monotonic()
+    try:
+        outcome = dvcstages.repro_stage(stage, path, on_line=logger.info, poll=reporter.guarded(reporter.poll))
+    except Exception as error:
+        reporter.guarded(reporter.failed)(error)
+        _rename_task_run(f"{stage} (failed)")
+        raise
+    seconds = round(time.monotonic() - started, 2)
+    outs = dvcstages.lock_outs(path, stage)[stage]
+    reporter.guarded(reporter.finished)(outcome)
+    _rename_task_run(f"{stage} ({outcome})")
+    hashes = ", ".join(f"{out}={md5}" for out, md5 in outs.items()) or "no outputs"
+    message = f"DVC {OUTCOME_WORDS[outcome]} in {seconds:.1f} s; {hashes}"
+    logger.info(message)
+    return Completed(name=STATE_NAMES[outcome], message=message,
+                     data={"stage": stage, "outcome": outcome, "seconds": seconds, "outs": outs})
+
+
+def stage_task(stage: str):
+    """The Prefect task that runs ``stage``: :func:`dvc_stage` with the stage's options."""
+    options = dict(STAGE_OPTIONS.get(stage, {}))
+    tags = [STAGE_TAG, *options.pop("tags", [])]
+    return dvc_stage.with_options(name=stage, task_run_name=stage, tags=tags, **options)
+
+
+def plan(root: str | Path) -> list[tuple[str, Any]]:
+    """``[(stage, task)]`` for every stage of ``dvc.yaml``, in the order the flow runs them."""
+    order = dvcstages.stage_order(root)
+    stale = sorted((set(STAGE_OPTIONS) | set(REPORTERS)) - set(order))
+    if stale:
+        raise ValueError(f"flows/pipeline.py configures stage(s) {stale} that dvc.yaml does not have (stages: {order})")
+    return [(stage, stage_task(stage)) for stage in order]
+
+
+def to_hydra_overrides(overrides: dict[str, Any]) -> list[str]:
+    """``{"train.epochs": 3}`` -> ``["train.epochs=3"]``, as ``dvc exp run -S`` takes them.
+
+    Strings pass through as written (Hydra parses ``3`` as a number, ``[a,b]`` as a list);
+    other values are written as JSON (``True`` -> ``true``, lists, ``None`` -> ``null``).
+    """
+    result = []
+    for key, value in overrides.items():
+        if not isinstance(key, str) or not key.strip() or "=" in key:
+            raise ValueError(f"override key {key!r}: expected a dotted parameter name such as train.epochs")
+        result.append(f"{key.strip()}={value if isinstance(value, str) else json.dumps(value)}")
+    return result
+
+
+def _changes(before: Any, after: Any, prefix: str = "") -> dict[str, list[Any]]:
+    """``{dotted.key: [old, new]}`` for every leaf that differs."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changed: dict[str, list[Any]] = {}
+        for key in [*before, *(k for k in after if k not in before)]:
+            changed.update(_changes(before.get(key), after.get(key), f"{prefix}{key}."))
+        return changed
+    return {} if before == after else {prefix.rstrip("."): [before, after]}
+
+
+def apply_param_overrides(root: str | Path, overrides: dict[str, Any]) -> dict[str, list[Any]]:
+    """Apply ``overrides`` to params.yaml with DVC's ``--set-param`` code, holding DVC's lock;
+    return ``{key: [old, new]}`` for what changed."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc.utils.hydra import apply_overrides
+
+    path = Path(root) / PARAMS_FILE
+    before = yaml.safe_load(path.read_text()) or {}
+    hydra = to_hydra_overrides(overrides)
+    try:
+        with Repo(str(root)) as repo, repo.lock:  # nobody else's `dvc repro` reads params.yaml mid-write
+            apply_overrides(path, hydra)
+    except DvcException as error:
+        if dvcstages.DVC_LOCK_MESSAGE in str(error):
+            raise dvcstages.CheckoutBusy(f"another run holds the DVC lock on {root}; params.yaml was not changed") from None
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        raise ValueError(f"cannot apply overrides {hydra} to {PARAMS_FILE}{cause}") from None
+    return _changes(before, yaml.safe_load(path.read_text()) or {})
+
+
+@task(name="set-params", task_run_name="set-params", cache_policy=NO_CACHE, persist_result=False, tags=["experiment"])
+def set_params(root: str, overrides: dict[str, Any]) -> dict[str, list[Any]]:
+    """Apply the run's parameter overrides to params.yaml (as `dvc exp run -S` does)."""
+    changed = apply_param_overrides(root, overrides)
+    get_run_logger().info(f"params.yaml overrides: {changed or 'no change'}")
+    return changed
+
+
+def _experiment_commit(root: str | Path, name: str) -> tuple[str, str]:
+    """(ref, commit) of the DVC experiment ``name`` ("" when there is none)."""
+    for line in dvcstages.git(root, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").splitlines():
+        ref, _, commit = line.partition(" ")
+        if ref.rsplit("/", 1)[-1] == name and not ref.startswith("refs/exps/exec/"):
+            return ref, commit
+    return "", ""
+
+
+@task(name="save-experiment", task_run_name="save-experiment", cache_policy=NO_CACHE, persist_result=False, tags=["experiment"])
+def save_experiment(root: str, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
+    """Record the workspace (params, dvc.lock, metrics, cached outputs) as DVC experiment ``name``."""
+    logger = get_run_logger()
+    include = dvcstages.untracked_pipeline_files(root)
+    args = ["exp", "save", "--name", name, *(arg for path in include for arg in ("-I", path))]
+    result = dvcstages.run_dvc_locked(args, root, on_line=logger.info)
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc exp save failed: {result.stdout.strip()[-1000:]}")
+    ref, commit = _experiment_commit(root, name)
+    record = {"name": name, "ref": ref, "commit": commit, "changes": changes, "baseline": dvcstages.git(root, "rev-parse", "HEAD")}
+    lines = [f"# DVC experiment `{name}`", "", f"Saved as `{ref}` (commit `{commit[:12]}`) on top of `{record['baseline'][:12]}`.", "",
+             "| parameter | before | this run |", "|---|---|---|"]
+    lines += [f"| `{key}` | `{old}` | `{new}` |" for key, (old, new) in changes.items()] or ["| (none changed) | | |"]
+    lines += ["", f"Compare: `dvc exp show`; bring it back: `dvc exp apply {name}` or `dvc exp branch {name} <branch>`."]
+    try:
+        create_markdown_artifact("\n".join(lines), key=reports.KEYS["experiment"], description="DVC experiment of this run")
+    except Exception as error:
+        logger.warning(f"could not publish the experiment artifact: {error}")
+    return record
+
+
+@task(name="promote", task_run_name="promote", cache_policy=NO_CACHE, persist_result=False, tags=["champion"])
+def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
+    """The promotion gate: make this run's model the champion if it beats the current one."""
+    logger = get_run_logger()
+    path = Path(root)
+    params = gate.promote_params(yaml.safe_load((path / PARAMS_FILE).read_text()))
+    outs = dvcstages.lock_outs(path)
+    model_md5 = next((md5 for stage in outs.values() for out, md5 in stage.items() if out == str(reports.MODEL_DIR)), None)
+    candidate = {
+        "metrics": reports.read_json(path / reports.METRICS) or {},
+        "model_md5": model_md5,
+        "outs": outs,
+        "git_rev": dvcstages.git_revision(path),
+        "experiment": experiment,
+        "flow_run": str(runtime_flow_run.get_id() or ""),
+        "promoted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "params": params,
+    }
+    champion = gate.read_champion(path)
+    promoted, reason = gate.should_promote(candidate, champion, params)
+    if promoted:
+        gate.write_champion(path, candidate, reports.MODEL_DIR)
+        champion = candidate
+    logger.info(f"promotion: {'promoted' if promoted else 'not promoted'}: {reason}")
+    decision = {
+        "promoted": promoted,
+        "reason": reason,
+        "metric": params["metric"],
+        "path": str(path / gate.CHAMPION_DIR),
+        "champion": {key: champion[key] for key in ("model_md5", "metrics", "git_rev", "experiment", "flow_run", "promoted_at")
+                     if key in champion} if champion else None,
+    }
+    try:
+        create_markdown_artifact(reports.champion_markdown(decision), key=reports.KEYS["champion"],
+                                 description="Which model is champion, and why")
+    except Exception as error:
+        logger.warning(f"could not publish the champion artifact: {error}")
+    return decision
+
+
+@task(name="dvc-push", task_run_name="dvc-push", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=30)
+def push_outputs(root: str, remote: str) -> dict[str, Any]:
+    """``dvc push`` this run's cached outputs to the default remote."""
+    logger = get_run_logger()
+    result = dvcstages.run_dvc_locked(["push", "--remote", remote], root, on_line=logger.info)
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc push to remote '{remote}' failed: {result.stdout.strip()[-1000:]}")
+    return {"remote": remote, "output": result.stdout.strip().splitlines()[-1:] or [""]}
+
+
+# ---------------------------------------------------------------------------------------
+# The flow
+
+
+def lock_timeout() -> float:
+    return float(os.environ.get("RNNFLOW_LOCK_TIMEOUT", "60"))
+
+
+def _publish(logger, publish) -> None:
+    """Run ``publish()`` (build and create an artifact); a failure is a warning, not a failed run."""
+    try:
+        publish()
+    except Exception as error:
+        logger.warning(f"could not publish a report: {type(error).__name__}: {error}")
+
+
+@flow(name=FLOW_NAME, description="rnnflow: ingest -> validate -> clean -> tokenize -> train -> evaluate, driven through DVC")
+def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False, experiment: str | None = None) -> dict[str, Any]:
+    """Run every stage of dvc.yaml through DVC, promote the model if it beats the champion.
+
+    Args:
+        overrides: parameter overrides such as ``{"train.epochs": 3}`` (Hydra syntax, as
+            ``dvc exp run -S``); the run is then saved as a DVC experiment.
+        push: ``dvc push`` the outputs to the default DVC remote after a successful run.
+        experiment: name of the DVC experiment (default ``rnnflow-<UTC time>`` when there are
+            overrides; with a name and no overrides the run is still saved as an experiment).
+    """
+    logger = get_run_logger()
+    root = dvcstages.find_root()
+    run_id = str(runtime_flow_run.get_id() or "")
+    holder = f"flow run {runtime_flow_run.get_name() or '?'} {run_id}".strip()
+    with dvcstages.run_lock(root, timeout=lock_timeout(), holder=holder):
+        stages = plan(root)
+        remote = dvcstages.default_remote(root) if push else None  # fail before hours of training
+        name = experiment or (f"rnnflow-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}" if overrides else None)
+        if name:
+            if not dvcstages.git(root, "rev-parse", "HEAD"):
+                raise ValueError(f"{root}: a DVC experiment needs a git commit to build on; commit the project first")
+            if _experiment_commit(root, name)[0]:
+                raise ValueError(f"a DVC experiment named '{name}' exists already (dvc exp list); choose another name")
+        previous = reports.read_json(root / reports.METRICS)
+        logger.info(f"checkout {root}: stages {[stage for stage, _ in stages]}; overrides {overrides or 'none'}")
+
+        upstream: list[Any] = []
+        changes: dict[str, list[Any]] = {}
+        if overrides:
+            future = set_params.submit(str(root), overrides)
+            changes = future.result()
+            upstream = [future]
+        results = []
+        for stage, stage_runner in stages:
+            future = stage_runner.submit(stage, str(root), wait_for=upstream)
+            results.append(future.result())  # a failed stage raises here: later stages never start
+            upstream = [future]
+
+        metrics = reports.read_json(root / reports.METRICS)
+        if metrics:
+            _publish(logger, lambda: create_table_artifact(
+                reports.metrics_table(metrics, previous), key=reports.KEYS["metrics"],
+                description="Test metrics of this run beside the previous run and the majority-class baseline"))
+        if (root / reports.CONFUSION).exists():
+            _publish(logger, lambda: create_table_artifact(
+                reports.confusion_table(root / reports.CONFUSION), key=reports.KEYS["confusion"],
+                description="Confusion matrix on the test split"))
+
+        saved = None
+        if name:
+            future = save_experiment.submit(str(root), name, changes, wait_for=upstream)
+            saved = future.result()
+            upstream = [future]
+        decision = promote_model.submit(str(root), name, wait_for=upstream).result()
+        git_rev = dvcstages.git_revision(root)
+        _publish(logger, lambda: create_markdown_artifact(
+            reports.stages_markdown(results, git_rev, name), key=reports.KEYS["versions"],
+            description="Data and model versions (dvc.lock md5s, git revision)"))
+        pushed = push_outputs.submit(str(root), remote).result() if remote else None
+
+    return {
+        "flow_run_id": run_id,
+        "root": str(root),
+        "git_rev": git_rev,
+        "stages": results,
+        "metrics": metrics,
+        "previous_metrics": previous,
+        "experiment": saved,
+        "champion": decision,
+        "pushed": pushed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", "-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a parameter as `dvc exp run -S` does (e.g. train.epochs=3); repeatable; "
+                             "the run is saved as a DVC experiment")
+    parser.add_argument("--name", help="DVC experiment name (default rnnflow-<UTC time> when --set is given)")
+    parser.add_argument("--push", action="store_true", help="dvc push to the default remote after a successful run")
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
+        overrides[key.strip()] = value
+    state = rnnflow_pipeline(overrides=overrides or None, push=args.push, experiment=args.name, return_state=True)
+    print(f"rnnflow: flow run {state.state_details.flow_run_id} finished in state {state.name}")
+    if not state.is_completed():
+        print(f"error: {state.message}", file=sys.stderr)
+        return 1
+    summary = state.result()
+    for result in summary["stages"]:
+        print(f"  {result['stage']:<10} {result['outcome']:<9} {result['seconds']:7.1f} s")
+    print(f"  champion: {'promoted' if summary['champion']['promoted'] else 'unchanged'} ({summary['champion']['reason']})")
+    if summary["experiment"]:
+        print(f"  experiment: {summary['experiment']['name']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

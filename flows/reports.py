@@ -1,0 +1,185 @@
+"""What the flow shows in the Prefect UI: artifact contents built from the stages' outputs.
+
+Pure functions from files and dicts to Markdown or tables; flows/pipeline.py publishes
+them under stable keys, so each key keeps a version per run in the UI's Artifacts page.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+# Stable artifact keys (lowercase letters, digits and dashes, as Prefect requires).
+KEYS = {
+    "validation": "rnnflow-validation",
+    "class_balance": "rnnflow-class-balance",
+    "progress": "rnnflow-train-progress",
+    "metrics": "rnnflow-metrics",
+    "confusion": "rnnflow-confusion",
+    "versions": "rnnflow-versions",
+    "champion": "rnnflow-champion",
+    "experiment": "rnnflow-experiment",
+}
+
+# Stage outputs the reports read (paths relative to the checkout root).
+VALIDATION_SUMMARY = Path("reports/validation/summary.json")
+CLASS_COUNTS = Path("reports/eda/class_counts.csv")
+METRICS = Path("metrics/evaluate.json")
+CONFUSION = Path("plots/evaluate/confusion.csv")
+PROGRESS = Path("checkpoints/progress.json")  # written by tasks/train.py after each epoch
+MODEL_DIR = Path("models")
+LABELS = {"0": "negative (0)", "1": "positive (1)"}
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None when it is missing or (mid-write) unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def validation_markdown(summary: dict[str, Any], root: Path, outcome: str) -> str:
+    """Expectations passed/failed, rows quarantined and a link to the GX Data Docs
+    (``outcome``: what DVC did, e.g. "ran the stage")."""
+    expectations = summary.get("expectations") or []
+    failed = [e for e in expectations if not e.get("success")]
+    docs = root / summary.get("data_docs", "reports/data_docs/index.html")
+    reasons = summary.get("quarantine_reasons") or {}
+    lines = [
+        f"# Data validation: {'passed' if summary.get('success') else 'FAILED'}",
+        "",
+        f"DVC {outcome}; suite `{summary.get('suite', '?')}`.",
+        "",
+        "| | count |",
+        "|---|---:|",
+        f"| expectations passed | {len(expectations) - len(failed)} |",
+        f"| expectations failed | {len(failed)} |",
+        f"| rows in | {summary.get('rows_in', '—')} |",
+        f"| rows accepted | {summary.get('rows_accepted', '—')} |",
+        f"| rows quarantined | {summary.get('rows_quarantined', '—')} |",
+    ]
+    lines += [f"| quarantined: {reason} | {count} |" for reason, count in reasons.items()]
+    if failed:
+        lines += ["", "## Failed expectations", ""]
+        lines += [f"- `{e.get('expectation')}` on `{e.get('column')}` ({e.get('scope')}): "
+                  f"{e.get('unexpected_count')} unexpected" for e in failed]
+    lines += ["", f"Great Expectations Data Docs: [{docs}](file://{docs})",
+              f"(`{summary.get('data_docs', 'reports/data_docs/index.html')}` in the checkout)"]
+    return "\n".join(lines)
+
+
+def validation_failed_markdown(error: str) -> str:
+    return "\n".join([
+        "# Data validation: FAILED",
+        "",
+        "The validate stage stopped the pipeline; no later stage ran and the previous outputs are unchanged.",
+        "",
+        "```",
+        error,
+        "```",
+    ])
+
+
+def class_balance_table(path: Path) -> list[dict[str, Any]]:
+    """``reports/eda/class_counts.csv`` (label,count) with each class's share."""
+    with path.open(newline="") as handle:
+        rows = [(row["label"], int(row["count"])) for row in csv.DictReader(handle)]
+    total = sum(count for _, count in rows) or 1
+    return [{"label": LABELS.get(label, label), "count": count, "share": round(count / total, 4)} for label, count in rows]
+
+
+def majority_baseline(metrics: dict[str, Any]) -> dict[str, float]:
+    """What always predicting the majority class scores on the same test split."""
+    rate = metrics.get("majority_rate")
+    if rate is None:
+        return {}
+    # Majority-class F1 = 2p/(1+p), the other class scores 0; a constant score has AUC 0.5.
+    return {"accuracy": rate, "macro_f1": rate / (1 + rate), "minority_f1": 0.0, "roc_auc": 0.5}
+
+
+def metrics_table(current: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """This run's metrics beside the previous run's and the majority-class baseline."""
+    baseline = majority_baseline(current)
+    rows = []
+    for name in sorted(set(current) | set(previous or {})):
+        value = current.get(name)
+        before = (previous or {}).get(name)
+        change = value - before if isinstance(value, (int, float)) and isinstance(before, (int, float)) else None
+        rows.append({
+            "metric": name,
+            "this_run": value,
+            "previous_run": before,
+            "change": round(change, 4) if change is not None else None,
+            "majority_baseline": round(baseline[name], 4) if name in baseline else None,
+        })
+    return rows
+
+
+def confusion_table(path: Path) -> list[dict[str, Any]]:
+    """The confusion matrix from ``plots/evaluate/confusion.csv`` (one row per test example)."""
+    with path.open(newline="") as handle:
+        pairs = Counter((row["actual"], row["predicted"]) for row in csv.DictReader(handle))
+    labels = sorted({label for pair in pairs for label in pair} | {"0", "1"})
+    return [
+        {"actual \\ predicted": LABELS.get(actual, actual), **{f"predicted {LABELS.get(p, p)}": pairs.get((actual, p), 0) for p in labels}}
+        for actual in labels
+    ]
+
+
+def stages_markdown(results: list[dict[str, Any]], git_rev: str, experiment: str | None) -> str:
+    """Data and model versions: what DVC did per stage and the hashes of every output."""
+    lines = [
+        "# Data and model versions",
+        "",
+        f"- git revision: `{git_rev or 'no commit'}`",
+        f"- DVC experiment: `{experiment}`" if experiment else "- DVC experiment: none (params.yaml as in the workspace)",
+        "",
+        "| stage | DVC | seconds | output | md5 |",
+        "|---|---|---:|---|---|",
+    ]
+    for result in results:
+        outs = result.get("outs") or {"—": ""}
+        for number, (path, md5) in enumerate(outs.items()):
+            head = f"| {result['stage']} | {result['outcome']} | {result['seconds']:.1f} " if number == 0 else "| | | "
+            lines.append(f"{head}| `{path}` | `{md5}` |")
+    return "\n".join(lines)
+
+
+def champion_markdown(decision: dict[str, Any]) -> str:
+    champion = decision.get("champion") or {}
+    metric = decision.get("metric")
+    lines = [
+        f"# Champion: {'this run’s model (promoted)' if decision['promoted'] else 'unchanged'}",
+        "",
+        f"**Why:** {decision['reason']}",
+        "",
+    ]
+    if champion:
+        lines += [
+            f"- model md5: `{champion.get('model_md5')}`",
+            f"- {metric}: {_fmt((champion.get('metrics') or {}).get(metric))}",
+            f"- git revision: `{champion.get('git_rev') or '—'}`; experiment: `{champion.get('experiment') or '—'}`",
+            f"- promoted at {champion.get('promoted_at')} by flow run `{champion.get('flow_run') or '—'}`",
+            f"- stored in `{decision.get('path')}`",
+        ]
+    else:
+        lines.append("No champion yet.")
+    return "\n".join(lines)
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """"epoch 2 of 5 — val_auc 0.8123, val_loss 0.4567" from ``checkpoints/progress.json``."""
+    shown = [f"{name} {value:.4f}" for name, value in sorted(progress.items())
+             if name.startswith("val_") and isinstance(value, (int, float))]
+    return f"epoch {progress.get('epoch')} of {progress.get('epochs')}" + (f" — {', '.join(shown)}" if shown else "")
