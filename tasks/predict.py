@@ -15,6 +15,7 @@ import pandas as pd
 
 from tasks.common import PipelineError, atomic_path, run_main
 from tasks.textclean import CleanOptions, clean_texts
+from tasks.tokenize import OOV_TOKEN
 
 MODEL_DIR = Path("models")
 
@@ -38,6 +39,8 @@ class Predictor:
 
         if not cleaned:
             return np.zeros(0, dtype=np.float32)
+        # A text that cleans to nothing becomes one OOV step: cuDNN rejects all-padding sequences.
+        cleaned = [text or OOV_TOKEN for text in cleaned]
         dataset = tf.data.Dataset.from_tensor_slices(tf.constant(cleaned, dtype=tf.string)).batch(batch_size)
         return np.concatenate([np.asarray(self.model(batch, training=False)).ravel() for batch in dataset])
 

@@ -1,0 +1,240 @@
+"""Training samples/s of rnnflow's classifier on synthetic data of the clothing reviews' shape.
+
+Builds the project's model (tasks.model.build_classifier with params.yaml ``train``), sets up
+TensorFlow the way the train stage does (tasks.train.configure_tensorflow: seeds, op
+determinism on CPU only, the mixed precision policy) and times ``model.fit`` on synthetic
+token ids: 20,000 sequences, vocabulary 6,000, lengths 1..54 with a mean near 32 (what the
+clothing reviews look like after cleaning, max_len = their 95th percentile).
+
+Each configuration runs in its own process (a clean TensorFlow: device visibility and the
+mixed precision policy are per process):
+
+* CPU, float32, with the project's length-bucketed tf.data pipeline (tasks.train.make_dataset)
+  and with every sequence padded to the full length (what a fixed-length pipeline costs),
+  and bucketed without op determinism (which the train stage turns on on CPU);
+* on a GPU, when one exists: float32 and mixed_float16, bucketed and fixed, and a bigger batch.
+
+Run on any machine from the repository root, nothing else needed::
+
+    python bench/train_throughput.py            # all configurations this machine has
+    python bench/train_throughput.py --quick    # 2,000 sequences, one timed epoch
+
+Prints one JSON object: {"results": [{device, mixed_precision, pipeline, batch_size,
+samples_per_s, cudnn_eligible, ...}, ...], ...}. Samples/s counts training only (one warm-up
+epoch, which traces the graphs, is not timed); the train stage's ``train_samples_per_s`` also
+includes the validation pass and callbacks of every epoch, so it reads lower.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VOCAB_SIZE = 6000
+MAX_LEN = 54
+SEQUENCES = 20_000
+POSITIVE_RATE = 0.85  # the clothing reviews' class balance (ratings 4-5 against 1-2)
+
+
+def synthetic_table(sequences: int, seed: int = 0):
+    """Token-id sequences like the clothing reviews: lengths 1..MAX_LEN (mean ~32), Zipf-like ids."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    # Uniform with the top clipped: many reviews hit the 500-character cap, so ~13% sit at max_len.
+    lengths = np.clip(np.rint(rng.uniform(1, MAX_LEN + 11, sequences)), 1, MAX_LEN).astype(int)
+    ids = [np.minimum(rng.zipf(1.3, length) + 1, VOCAB_SIZE - 1).astype(np.int32) for length in lengths]
+    labels = (rng.random(sequences) < POSITIVE_RATE).astype("int8")
+    return pd.DataFrame({"id": [f"s{i}" for i in range(sequences)], "label": labels, "ids": ids})
+
+
+def fixed_dataset(table, batch_size: int, seed: int):
+    """Every sequence right-padded to MAX_LEN (no bucketing): the fixed-length alternative."""
+    import numpy as np
+    import tensorflow as tf
+
+    padded = np.zeros((len(table), MAX_LEN), np.int32)
+    for row, ids in enumerate(table["ids"]):
+        padded[row, : len(ids)] = ids
+    labels = table["label"].to_numpy().astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((padded, labels)).shuffle(len(table), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def rnn_layers(model) -> list:
+    from keras import layers
+
+    return [layer for layer in model.layers if isinstance(layer, (layers.RNN, layers.Bidirectional))]
+
+
+def empty_sequence_check(classifier) -> str:
+    """Predict a batch holding an all-padding row: on a GPU, cuDNN refuses fully masked sequences."""
+    import numpy as np
+
+    batch = np.zeros((2, 8), np.int32)
+    batch[0, :3] = [5, 6, 7]
+    try:
+        classifier.predict_on_batch(batch)
+        return "ok"
+    except Exception as error:  # InvalidArgumentError from cuDNN's mask assertion
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """One configuration, in this process (spawned by main with --one)."""
+    if spec["device"] == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import yaml
+
+    from tasks.model import build_classifier, cudnn_eligible
+    from tasks.train import class_weights, configure_tensorflow, make_dataset, padding_fraction
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
+    params = {**params, "mixed_precision": spec["mixed_precision"], "batch_size": spec["batch_size"]}
+    device = configure_tensorflow(params)
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled  # as Keras checks it
+
+    if spec.get("op_determinism") is False:  # what the deterministic kernels cost (the train stage turns them on on CPU)
+        disable_op_determinism()
+
+    table = synthetic_table(spec["sequences"])
+    if spec["pipeline"] == "bucketed":
+        dataset = make_dataset(table, params["batch_size"], params["seed"], shuffle=True)
+    else:
+        dataset = fixed_dataset(table, params["batch_size"], params["seed"])
+    classifier = build_classifier(params, VOCAB_SIZE)
+    optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[params["optimizer"]]
+    classifier.compile(
+        optimizer=optimizer_class(learning_rate=params["learning_rate"], clipnorm=params["clipnorm"]),
+        loss="binary_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+    weights = class_weights(table["label"].to_numpy(), params["class_weight"])
+
+    started = time.perf_counter()
+    classifier.fit(dataset, epochs=1, class_weight=weights, verbose=0)  # traces the graphs
+    warmup_s = time.perf_counter() - started
+    started = time.perf_counter()
+    classifier.fit(dataset, epochs=spec["epochs"], class_weight=weights, verbose=0)
+    seconds = time.perf_counter() - started
+
+    reasons = {layer.name: cudnn_eligible(layer) for layer in rnn_layers(classifier)}
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    return {
+        **spec,
+        "device_name": details.get("device_name", "cpu"),
+        "gpus": device["gpus"],
+        "mixed_precision": device["mixed_precision"],
+        "compute_dtype": keras.mixed_precision.global_policy().compute_dtype,
+        "samples_per_s": round(spec["sequences"] * spec["epochs"] / seconds, 1),
+        "epoch_s": round(seconds / spec["epochs"], 3),
+        "warmup_epoch_s": round(warmup_s, 3),
+        # The layer settings allow cuDNN (tasks.model.cudnn_eligible); the kernel also needs a GPU.
+        "cudnn_eligible": not any(reasons.values()),
+        "cudnn_kernel": bool(gpus) and not any(reasons.values()),
+        "cudnn_reasons": {name: found for name, found in reasons.items() if found},
+        "jit_compile": bool(getattr(classifier, "jit_compile", False)),
+        "op_determinism": bool(is_op_determinism_enabled()),
+        "padding_fraction": round(padding_fraction(dataset), 4),
+        "mean_length": round(float(np.mean(table["ids"].map(len))), 1),
+        "empty_sequence_predict": empty_sequence_check(classifier),
+        "model": {key: params[key] for key in ("model", "bidirectional", "layers", "units", "embedding_dim", "pooling", "optimizer")},
+        "parameters": int(classifier.count_params()),
+        "tensorflow": tf.__version__,
+    }
+
+
+def gpu_count() -> int:
+    """GPUs TensorFlow sees, asked in a child process (this one stays free of TensorFlow)."""
+    code = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    try:
+        return int(completed.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def configurations(gpus: int, sequences: int, epochs: int, batch_size: int, big_batch: int, include_cpu: bool) -> list[dict[str, Any]]:
+    base = {"sequences": sequences, "epochs": epochs, "batch_size": batch_size}
+    specs = []
+    if gpus:
+        for mixed in (False, True):
+            for pipeline in ("bucketed", "fixed"):
+                specs.append({**base, "device": "gpu", "mixed_precision": mixed, "pipeline": pipeline})
+        if big_batch and big_batch != batch_size:
+            specs.append({**base, "device": "gpu", "mixed_precision": True, "pipeline": "bucketed", "batch_size": big_batch})
+    if include_cpu or not gpus:
+        for pipeline in ("bucketed", "fixed"):
+            specs.append({**base, "device": "cpu", "mixed_precision": False, "pipeline": pipeline})
+        specs.append({**base, "device": "cpu", "mixed_precision": False, "pipeline": "bucketed", "op_determinism": False})
+    return specs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 sequences, one timed epoch")
+    parser.add_argument("--sequences", type=int, default=None, help=f"synthetic sequences (default {SEQUENCES:,})")
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs after one warm-up epoch (default 2)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: params.yaml train.batch_size")
+    parser.add_argument("--big-batch", type=int, default=256, help="one more GPU run with this batch size (0: none)")
+    parser.add_argument("--no-cpu", action="store_true", help="skip the CPU runs when a GPU exists")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration as JSON
+    args = parser.parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(measure(json.loads(args.one))), flush=True)
+        return
+
+    import yaml
+
+    batch_size = args.batch_size or yaml.safe_load((ROOT / "params.yaml").read_text())["train"]["batch_size"]
+    sequences = args.sequences or (2000 if args.quick else SEQUENCES)
+    epochs = args.epochs or (1 if args.quick else 2)
+    gpus = gpu_count()
+    results = []
+    for spec in configurations(gpus, sequences, epochs, batch_size, args.big_batch, include_cpu=not args.no_cpu):
+        label = f"{spec['device']} mixed={spec['mixed_precision']} {spec['pipeline']} batch={spec['batch_size']}"
+        if spec.get("op_determinism") is False:
+            label += " op_determinism=off"
+        print(f"[train_throughput] {label}", file=sys.stderr, flush=True)
+        completed = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)], cwd=ROOT, capture_output=True, text=True
+        )
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+        if completed.returncode == 0 and lines:
+            results.append(json.loads(lines[-1][len("RESULT ") :]))
+        else:
+            results.append({**spec, "error": (completed.stderr or completed.stdout).strip().splitlines()[-5:]})
+        print(f"[train_throughput]   -> {results[-1].get('samples_per_s', results[-1].get('error'))}", file=sys.stderr, flush=True)
+    measured = [result for result in results if "samples_per_s" in result]
+    best = max(measured, key=lambda result: result["samples_per_s"]) if measured else None
+    print(
+        json.dumps(
+            {
+                "quick": args.quick,
+                "gpus": gpus,
+                "cpu_count": os.cpu_count(),
+                "load_average": [round(value, 2) for value in os.getloadavg()],
+                "best": {key: best[key] for key in ("device", "mixed_precision", "pipeline", "batch_size", "op_determinism", "samples_per_s")} if best else None,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
