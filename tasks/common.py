@@ -5,6 +5,7 @@ Everything here is cheap to import: no TensorFlow, no WordNet.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
+TEMP_SUFFIX = ".tmp"
 
 
 class PipelineError(Exception):
@@ -36,16 +38,52 @@ def load_params(section: str | None = None, path: Path = PARAMS_FILE) -> dict[st
     return params[section]
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Remove temporaries of ``target`` left by killed writers (``.NAME.RANDOM.PID.tmp``).
+
+    A writer killed between the two renames of a directory swap left the old output in its
+    temporary: it is put back first, so the last good output is never lost.
+    """
+    target = Path(target)
+    removed = []
+    for candidate in target.parent.glob(f".{glob.escape(target.name)}.*{TEMP_SUFFIX}"):
+        try:
+            pid = int(candidate.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and candidate.is_dir() and not _pid_alive(pid):
+            previous = candidate / f"{target.name}.old"
+            if previous.exists() and not target.exists():
+                os.replace(previous, target)
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success rename it into place.
 
     Works for files and directories. A crash or exception leaves the previous
-    ``target`` untouched and removes the temporary.
+    ``target`` untouched and removes the temporary (a SIGKILL leaves it for the next
+    writer of the same target to remove).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
+    remove_stale_temporaries(target)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=f".{os.getpid()}{TEMP_SUFFIX}", dir=target.parent)
+    ) / target.name
     try:
         yield tmp
         if target.is_dir() and not target.is_symlink():

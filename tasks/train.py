@@ -7,7 +7,10 @@ Per-epoch metrics go to ``dvclive/train`` (DVCLive); ``metrics/train.json`` sums
 
 Batches are grouped by length (tf.data ``bucket_by_sequence_length``), so little compute
 goes to padding. A run killed mid-training resumes from its last finished epoch
-(Keras ``BackupAndRestore`` under ``checkpoints/``, keyed by params and data).
+(Keras ``BackupAndRestore`` under ``checkpoints/<fingerprint>/``, keyed by params and data;
+each backup is written under a new name and committed by an atomic rename of its metadata,
+so a kill while saving leaves the previous epoch's backup, and a backup that cannot be read
+is discarded with a warning instead of failing every later run).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ SUMMARY = Path("metrics/train.json")
 LIVE_DIR = Path("dvclive/train")
 CHECKPOINT_ROOT = Path("checkpoints")
 PROGRESS_FILE = CHECKPOINT_ROOT / "progress.json"
+BACKUP_METADATA = "training_metadata.json"  # Keras BackupAndRestore's name for it
 LENGTH_BUCKETS = 8
 
 
@@ -118,22 +123,86 @@ def fingerprint(params: dict[str, Any], directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def progress_callback(live, progress_file: Path, epochs: int):
+def resumable_epoch(checkpoint_dir: Path) -> int:
+    """The epoch a backup in ``checkpoint_dir`` resumes training from; 0 when there is none.
+
+    A backup that cannot be used (metadata unreadable, weights missing or not HDF5, e.g.
+    left by a kill inside an older, non-atomic save) is removed with a warning, so training
+    starts over instead of failing on every later run.
+    """
+    if not checkpoint_dir.exists():
+        return 0
+    try:
+        metadata = json.loads((checkpoint_dir / BACKUP_METADATA).read_text())
+        epoch = int(metadata["epoch"])
+        weights = checkpoint_dir / metadata.get("weights", "latest.weights.h5")
+        import h5py
+
+        with h5py.File(weights, "r"):
+            pass
+        return epoch
+    except Exception as error:  # any unreadable backup means the same thing: start over
+        print(f"train: warning: discarding the unusable backup in {checkpoint_dir} ({type(error).__name__}: {error}); "
+              "training starts from epoch 0", file=sys.stderr)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return 0
+
+
+def backup_callback(checkpoint_dir: Path):
+    """Keras ``BackupAndRestore`` whose backups are never half-written.
+
+    Keras overwrites ``latest.weights.h5`` and then its metadata in place: a kill between
+    or during those writes leaves a corrupt or inconsistent backup. Here each epoch's
+    weights go to a new file; the metadata, naming that file, is then replaced atomically
+    (the commit point); older weight files are removed afterwards.
+    """
+    import keras
+
+    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def on_train_begin(self, logs=None):
+            metadata = Path(self._training_metadata_path)
+            if metadata.exists():  # point Keras at the weights the committed metadata names
+                name = json.loads(metadata.read_text()).get("weights")
+                if name:
+                    self._weights_path = str(Path(self.backup_dir) / name)
+            super().on_train_begin(logs)
+
+        def _save_model(self):
+            directory = Path(self.backup_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            name = f"epoch-{self._current_epoch:04d}.weights.h5"
+            self.model.save_weights(str(directory / name), overwrite=True)
+            pending = directory / f".{BACKUP_METADATA}.pending"
+            pending.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}))
+            os.replace(pending, self._training_metadata_path)
+            self._weights_path = str(directory / name)
+            for old in directory.glob("*.weights.h5"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+
+    return AtomicBackupAndRestore(str(checkpoint_dir), delete_checkpoint=True)
+
+
+def progress_callback(live, progress_file: Path, epochs: int, resumed_from: int = 0):
     """A Keras callback that logs each epoch to DVCLive and to a small progress file.
 
     dvc.yaml declares the DVCLive plots; the progress file lets an orchestrator show
-    "epoch n of N" while the stage is still running.
+    "epoch n of N" while the stage is still running. Epochs are counted from the start of
+    training, also after a resume (DVCLive's step is the epoch index).
     """
     import keras
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = {name: float(value) for name, value in (logs or {}).items()}
+            live.step = epoch
             for name, value in logs.items():
                 live.log_metric(name if name.startswith("val_") else f"train_{name}", value)
             live.next_step()
             progress_file.parent.mkdir(parents=True, exist_ok=True)
-            progress_file.write_text(json.dumps({"epoch": epoch + 1, "epochs": epochs, **logs}))
+            pending = progress_file.with_name(f".{progress_file.name}.pending")
+            pending.write_text(json.dumps({"epoch": epoch + 1, "epochs": epochs, "resumed_from": resumed_from, **logs}))
+            os.replace(pending, progress_file)  # readers never see a half-written file
 
     return Progress()
 
@@ -159,6 +228,9 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
         loss="binary_crossentropy",
         metrics=["accuracy", keras.metrics.AUC(name="auc")],
     )
+    resumed_from = resumable_epoch(checkpoint_dir)
+    if resumed_from:
+        print(f"train: resuming from the backup of epoch {resumed_from} in {checkpoint_dir}")
     started = time.perf_counter()
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         history = classifier.fit(
@@ -167,20 +239,26 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
             epochs=params["epochs"],
             class_weight=class_weights(train_table["label"].to_numpy(), params["class_weight"]),
             callbacks=[
-                keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=True),
+                backup_callback(checkpoint_dir),
                 keras.callbacks.EarlyStopping(
                     monitor="val_auc", mode="max", patience=params["early_stopping_patience"], restore_best_weights=True
                 ),
-                progress_callback(live, PROGRESS_FILE, params["epochs"]),
+                progress_callback(live, PROGRESS_FILE, params["epochs"], resumed_from),
             ],
             verbose=2,
         )
     seconds = time.perf_counter() - started
-    epochs_run = len(history.history["loss"])
+    epochs_this_run = len(history.history.get("loss", []))  # a resumed run only runs the remaining epochs
 
     probabilities = np.concatenate([classifier.predict_on_batch(ids).ravel() for ids, _ in validation_data])
     labels = np.concatenate([label.numpy() for _, label in validation_data])
     threshold = best_threshold(labels, probabilities)
+    if history.history.get("val_auc"):
+        best_val_auc = float(max(history.history["val_auc"]))
+    else:  # resumed from a backup of the last epoch: nothing left to fit
+        from sklearn.metrics import roc_auc_score
+
+        best_val_auc = float(roc_auc_score(labels, probabilities))
 
     text_model = build_text_model(classifier, vocabulary, meta["max_len"])
     model_dir.mkdir(parents=True)
@@ -196,11 +274,12 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     (model_dir / "model.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return {
         **device,
-        "epochs_run": epochs_run,
-        "best_val_auc": round(float(max(history.history["val_auc"])), 4),
+        "epochs_run": resumed_from + epochs_this_run,
+        "resumed_from_epoch": resumed_from,
+        "best_val_auc": round(best_val_auc, 4),
         "threshold": threshold,
         "train_seconds": round(seconds, 2),
-        "train_samples_per_s": round(len(train_table) * epochs_run / seconds, 1),
+        "train_samples_per_s": round(len(train_table) * epochs_this_run / seconds, 1),
         "padding_fraction": round(padding_fraction(train_data), 4),
         "padding_fraction_fixed_length": meta["padding_fraction_fixed_length"],
         "parameters": int(classifier.count_params()),
