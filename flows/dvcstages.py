@@ -29,7 +29,9 @@ import yaml
 DVC_YAML = "dvc.yaml"
 DVC_LOCK = "dvc.lock"
 RUN_LOCK = Path(".dvc/tmp/rnnflow-run.lock")  # .dvc/tmp is DVC's own scratch space, never versioned
-DVC_LOCK_MESSAGE = "Unable to acquire lock"
+# DVC's words when another process holds its repository lock, or (while that process's
+# stage command runs, when DVC has released the repository lock) the stage's outputs.
+DVC_LOCK_MESSAGES = ("Unable to acquire lock", "is busy, it is being blocked by")
 
 # What DVC prints for each outcome of `dvc repro` (DVC 3.x wording).
 RAN = "ran"            # the stage's command ran
@@ -242,7 +244,7 @@ def run_dvc_locked(
     the repository lock; :class:`CheckoutBusy` once ``lock_attempts`` are used up."""
     for attempt in range(1, lock_attempts + 1):
         result = run_dvc(args, root, **kwargs)
-        if result.returncode == 0 or DVC_LOCK_MESSAGE not in result.stdout:
+        if result.returncode == 0 or not any(message in result.stdout for message in DVC_LOCK_MESSAGES):
             return result
         if attempt < lock_attempts:
             time.sleep(lock_wait)

@@ -279,7 +279,7 @@ def apply_param_overrides(root: str | Path, overrides: dict[str, Any]) -> dict[s
         with Repo(str(root)) as repo, repo.lock:  # nobody else's `dvc repro` reads params.yaml mid-write
             apply_overrides(path, hydra)
     except DvcException as error:
-        if dvcstages.DVC_LOCK_MESSAGE in str(error):
+        if any(message in str(error) for message in dvcstages.DVC_LOCK_MESSAGES):
             raise dvcstages.CheckoutBusy(f"another run holds the DVC lock on {root}; params.yaml was not changed") from None
         cause = f": {error.__cause__}" if error.__cause__ else ""
         raise ValueError(f"cannot apply overrides {hydra} to {PARAMS_FILE}{cause}") from None
