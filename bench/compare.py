@@ -194,7 +194,6 @@ def make_project(path: Path, source: Path) -> Path:
     shutil.copy(ROOT / "dvc.yaml", path / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["ingest"].update({"dataset": "clothing_reviews", "source": str(source.resolve())})
-    params["validate"]["rating_max"] = 5
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (path / ".gitignore").write_text("__pycache__/\n/checkpoints/\n")
     env = subprocess_env()

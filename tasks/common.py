@@ -109,10 +109,27 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_parquet(frame, path: str | Path) -> None:
-    """Write a DataFrame to Parquet, atomically."""
+TABLE_METADATA_KEY = b"rnnflow"
+
+
+def write_parquet(frame, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
+    """Write a DataFrame to Parquet, atomically; ``metadata`` travels in the file's schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**table.schema.metadata, TABLE_METADATA_KEY: json.dumps(metadata)})
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
+
+
+def read_table_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``metadata`` that :func:`write_parquet` stored with a table ({} when none)."""
+    import pyarrow.parquet as pq
+
+    stored = (pq.read_schema(path).metadata or {}).get(TABLE_METADATA_KEY)
+    return json.loads(stored) if stored else {}
 
 
 def read_parquet(path: str | Path, stage_hint: str = "the previous stage"):

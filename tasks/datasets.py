@@ -30,6 +30,8 @@ CLOTHING_COLUMNS = {
     "Department Name": "department",
     "Class Name": "class_name",
 }
+# The rating scale each source uses; validate checks ratings against it (params may override).
+RATING_SCALES = {"clothing_reviews": [1, 5], "imdb": [1, 10]}
 POSITIVE_WORDS = {"1", "pos", "positive", "true", "yes"}
 NEGATIVE_WORDS = {"0", "neg", "negative", "false", "no"}
 

@@ -141,6 +141,7 @@ def ingest(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
         "rows_read": rows_read,
         "rows": len(frame),
         "rows_without_text": int(frame["text"].isna().sum()),
+        "rating_scale": datasets.RATING_SCALES.get(dataset),
         "labels": {str(k): int(v) for k, v in frame["label"].value_counts(dropna=False).items()},
     }
     return frame, summary
@@ -149,7 +150,7 @@ def ingest(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
 def main() -> None:
     """Run the ingest stage with ``params.yaml`` ``ingest``."""
     frame, summary = ingest(load_params("ingest"))
-    write_parquet(frame, OUTPUT)
+    write_parquet(frame, OUTPUT, metadata={"dataset": summary["dataset"], "rating_scale": summary["rating_scale"]})
     write_json(SUMMARY, summary)
     print(f"ingest: {summary['rows']} rows from {summary['source']} -> {OUTPUT}")
 

@@ -45,7 +45,16 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.common import PipelineError, atomic_path, load_params, read_parquet, run_main, write_json, write_parquet
+from tasks.common import (
+    PipelineError,
+    atomic_path,
+    load_params,
+    read_parquet,
+    read_table_metadata,
+    run_main,
+    write_json,
+    write_parquet,
+)
 
 INPUT = Path("data/ingested/reviews.parquet")
 # Found beside this module, so the stage also runs from a scratch directory (tests).
@@ -106,6 +115,24 @@ def load_suite(path: str | Path = SUITE_FILE) -> dict[str, Any]:
         if meta["scope"] == "row" and not meta.get("reason"):
             raise PipelineError(f"{where}: row-scope expectations need meta.reason")
     return spec
+
+
+def resolve_rating_range(params: dict[str, Any], scale: list[float] | None, ratings: pd.Series | None) -> dict[str, Any]:
+    """``rating_min``/``rating_max`` of ``auto`` become the scale the ingest profile declared.
+
+    Without a declared scale (a generic table), ``auto`` accepts any rating seen: only the
+    missing and non-numeric ratings are quarantined then.
+    """
+    resolved = dict(params)
+    for position, name in enumerate(("rating_min", "rating_max")):
+        if resolved.get(name) == "auto":
+            if scale:
+                resolved[name] = scale[position]
+            elif ratings is not None and ratings.notna().any():
+                resolved[name] = float(ratings.min() if position == 0 else ratings.max())
+            else:
+                resolved[name] = 0
+    return resolved
 
 
 def suite_parameters(params: dict[str, Any]) -> dict[str, Any]:
@@ -636,6 +663,8 @@ def main() -> None:
     settings = drift_params(params)
     suite = load_suite()
     frame = read_parquet(INPUT, "the ingest stage (python -m tasks.ingest)")
+    ratings = pd.to_numeric(frame["rating"], errors="coerce") if "rating" in frame else None
+    params = resolve_rating_range(params, read_table_metadata(INPUT).get("rating_scale"), ratings)
     started = time.perf_counter()
     validation = validate_frame(frame, params, suite)
     drift = compare_with_reference(validation.accepted, read_reference(REFERENCE), settings)

@@ -24,7 +24,7 @@ TINY_PARAMS = {
     "validate": {"min_rows": 20},
     "clean": {"workers": 1},
     "tokenize": {"vocab_size": 200},
-    "train": {"units": 8, "embedding_dim": 8, "epochs": 3, "batch_size": 16, "bidirectional": False},
+    "train": {"units": 8, "embedding_dim": 8, "epochs": 3, "batch_size": 16, "bidirectional": False, "learning_rate": 0.01},
 }
 
 

@@ -165,11 +165,11 @@ def test_overrides_use_dvc_set_param_semantics(tmp_path: Path):
         "train.epochs=3", "train.bidirectional=false", "train.model=lstm", 'ingest.text_columns=["a", "b"]']
     before = yaml.safe_load((project / "params.yaml").read_text())["train"]
     changes = pipeline.apply_param_overrides(project, {"train.epochs": str(before["epochs"] + 1), "train.units": 3,
-                                                       "+promote.min_improvement": 0.01})
+                                                       "+notes.reason": "retry"})
     assert changes == {"train.epochs": [before["epochs"], before["epochs"] + 1], "train.units": [before["units"], 3],
-                       "promote": [None, {"min_improvement": 0.01}]}
+                       "notes": [None, {"reason": "retry"}]}
     params = yaml.safe_load((project / "params.yaml").read_text())
-    assert params["train"]["epochs"] == before["epochs"] + 1 and params["promote"] == {"min_improvement": 0.01}
+    assert params["train"]["epochs"] == before["epochs"] + 1 and params["notes"] == {"reason": "retry"}
     with pytest.raises(ValueError, match="cannot apply overrides"):
         pipeline.apply_param_overrides(project, {"train.epochz": 1})  # unknown keys need +, as in dvc exp run -S
     with pytest.raises(ValueError, match="dotted parameter name"):
