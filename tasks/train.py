@@ -41,7 +41,6 @@ LENGTH_BUCKETS = 8
 
 def configure_tensorflow(params: dict[str, Any]) -> dict[str, Any]:
     """Seed everything, make ops deterministic, pick mixed precision; return device facts."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
 
@@ -67,8 +66,9 @@ def make_dataset(table: pd.DataFrame, batch_size: int, seed: int, shuffle: bool)
     import tensorflow as tf
 
     lengths = table["ids"].map(len).to_numpy()
-    lengths = np.maximum(lengths, 1)  # an empty text becomes one padding step
-    flat = np.concatenate([ids if len(ids) else np.zeros(1, np.int32) for ids in table["ids"]]).astype(np.int32)
+    # An empty text becomes one OOV step, as in tasks.predict: cuDNN rejects all-padding sequences.
+    lengths = np.maximum(lengths, 1)
+    flat = np.concatenate([ids if len(ids) else np.ones(1, np.int32) for ids in table["ids"]]).astype(np.int32)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     labels = table["label"].to_numpy().astype(np.float32)
     flat_ids = tf.constant(flat)
