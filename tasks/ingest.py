@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import glob
+import gzip
 import io
 import time
 import urllib.error
@@ -59,8 +60,6 @@ def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
     """Parse one tabular file's bytes by its suffix."""
     lower = name.lower()
     if lower.endswith(".gz"):
-        import gzip
-
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as error:

@@ -47,7 +47,7 @@ def encode(texts: Iterable[str], vocabulary: list[str], max_len: int) -> list[np
     return [np.fromiter((index.get(t, 1) for t in text.split()[:max_len]), dtype=np.int32) for text in texts]
 
 
-def padding_fraction(lengths: np.ndarray, padded_to: int) -> float:
+def fixed_length_padding_fraction(lengths: np.ndarray, padded_to: int) -> float:
     """The share of a fixed-length padded matrix that is padding."""
     return float(1 - np.minimum(lengths, padded_to).sum() / (len(lengths) * padded_to)) if len(lengths) else 0.0
 
@@ -68,7 +68,7 @@ def tokenize(splits: dict[str, pd.DataFrame], params: dict[str, Any]) -> tuple[l
         "max_len": max_len,
         "train_rows": len(train),
         "train_oov_rate": round(float(np.mean([(ids == 1).mean() if len(ids) else 0 for ids in tables["train"]["ids"]])), 4),
-        "padding_fraction_fixed_length": round(padding_fraction(train_lengths, max_len), 4),
+        "padding_fraction_fixed_length": round(fixed_length_padding_fraction(train_lengths, max_len), 4),
     }
     return vocabulary, meta, tables
 
