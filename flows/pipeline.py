@@ -15,7 +15,7 @@ what DVC did:
 Parameter overrides and experiments. ``dvc exp run`` runs the whole pipeline in one
 command, which would hide the per-stage tasks, so the flow does what it does in three
 visible steps: the ``set-params`` task applies the overrides to ``params.yaml`` with DVC's
-own ``--set-param`` code (Hydra override grammar, so ``train.epochs=3``, ``+promote.metric=roc_auc``
+own ``--set-param`` code (Hydra override grammar, so ``train.text_classification.epochs=3``, ``+promote.metric=roc_auc``
 and lists behave exactly as in ``dvc exp run -S``); the stage tasks run; the
 ``save-experiment`` task records the result with ``dvc exp save --name NAME`` (including
 dvc.lock and the uncached metrics/plots). As with ``dvc exp run``, the workspace keeps the
@@ -29,7 +29,7 @@ needs DVC's repository lock; a second run fails with :class:`~flows.dvcstages.Ch
 saying another run holds the checkout, before it writes anything. Stages write their outputs
 atomically, so a failed or cancelled run never leaves a half-written output.
 
-Run it once: ``python -m flows.pipeline [--set train.epochs=3 ...] [--name NAME] [--push]``
+Run it once: ``python -m flows.pipeline [--set train.text_classification.epochs=3 ...] [--name NAME] [--push]``
 (against ``PREFECT_API_URL`` if set, else Prefect's ephemeral mode). Schedule it:
 ``prefect.yaml`` (deployment ``rnnflow-nightly``) or ``python -m flows.serve``.
 """
@@ -242,7 +242,7 @@ def plan(root: str | Path) -> list[tuple[str, Any]]:
 
 
 def to_hydra_overrides(overrides: dict[str, Any]) -> list[str]:
-    """``{"train.epochs": 3}`` -> ``["train.epochs=3"]``, as ``dvc exp run -S`` takes them.
+    """``{"train.text_classification.epochs": 3}`` -> ``["train.text_classification.epochs=3"]``, as ``dvc exp run -S`` takes them.
 
     Strings pass through as written (Hydra parses ``3`` as a number, ``[a,b]`` as a list);
     other values are written as JSON (``True`` -> ``true``, lists, ``None`` -> ``null``).
@@ -250,7 +250,7 @@ def to_hydra_overrides(overrides: dict[str, Any]) -> list[str]:
     result = []
     for key, value in overrides.items():
         if not isinstance(key, str) or not key.strip() or "=" in key:
-            raise ValueError(f"override key {key!r}: expected a dotted parameter name such as train.epochs")
+            raise ValueError(f"override key {key!r}: expected a dotted parameter name such as train.text_classification.epochs")
         result.append(f"{key.strip()}={value if isinstance(value, str) else json.dumps(value)}")
     return result
 
@@ -391,12 +391,13 @@ def _publish(logger, publish) -> None:
         logger.warning(f"could not publish a report: {type(error).__name__}: {error}")
 
 
-@flow(name=FLOW_NAME, description="rnnflow: ingest -> validate -> clean -> tokenize -> train -> evaluate, driven through DVC")
+@flow(name=FLOW_NAME, description="rnnflow: every stage of dvc.yaml (ingest -> validate -> clean -> tokenize -> "
+                                  "baseline/train -> evaluate), driven through DVC")
 def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False, experiment: str | None = None) -> dict[str, Any]:
     """Run every stage of dvc.yaml through DVC, promote the model if it beats the champion.
 
     Args:
-        overrides: parameter overrides such as ``{"train.epochs": 3}`` (Hydra syntax, as
+        overrides: parameter overrides such as ``{"train.text_classification.epochs": 3}`` (Hydra syntax, as
             ``dvc exp run -S``); the run is then saved as a DVC experiment.
         push: ``dvc push`` the outputs to the default DVC remote after a successful run.
         experiment: name of the DVC experiment (default ``rnnflow-<UTC time>`` when there are
@@ -439,6 +440,10 @@ def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False
             _publish(logger, lambda: create_table_artifact(
                 reports.confusion_table(root / reports.CONFUSION), key=reports.KEYS["confusion"],
                 description="Confusion matrix on the test split"))
+        if (root / reports.SAMPLES).exists():
+            _publish(logger, lambda: create_markdown_artifact(
+                (root / reports.SAMPLES).read_text(encoding="utf-8"), key=reports.KEYS["samples"],
+                description="The language model's continuations of the evaluate stage's prompts"))
 
         saved = None
         if name:
@@ -468,7 +473,7 @@ def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", "-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter as `dvc exp run -S` does (e.g. train.epochs=3); repeatable; "
+                        help="override a parameter as `dvc exp run -S` does (e.g. train.text_classification.epochs=3); repeatable; "
                              "the run is saved as a DVC experiment")
     parser.add_argument("--name", help="DVC experiment name (default rnnflow-<UTC time> when --set is given)")
     parser.add_argument("--push", action="store_true", help="dvc push to the default remote after a successful run")
@@ -477,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
+            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. train.text_classification.epochs=3")
         overrides[key.strip()] = value
     state = rnnflow_pipeline(overrides=overrides or None, push=args.push, experiment=args.name, return_state=True)
     print(f"rnnflow: flow run {state.state_details.flow_run_id} finished in state {state.name}")

@@ -21,6 +21,7 @@ KEYS = {
     "versions": "rnnflow-versions",
     "champion": "rnnflow-champion",
     "experiment": "rnnflow-experiment",
+    "samples": "rnnflow-samples",
 }
 
 # Stage outputs the reports read (paths relative to the checkout root).
@@ -28,9 +29,9 @@ VALIDATION_SUMMARY = Path("reports/validation/summary.json")
 CLASS_COUNTS = Path("reports/eda/class_counts.csv")
 METRICS = Path("metrics/evaluate.json")
 CONFUSION = Path("plots/evaluate/confusion.csv")
+SAMPLES = Path("reports/evaluation/samples.md")  # a language model's continuations of fixed prompts
 PROGRESS = Path("checkpoints/progress.json")  # written by tasks/train.py after each epoch
 MODEL_DIR = Path("models")
-LABELS = {"0": "negative (0)", "1": "positive (1)"}
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -92,11 +93,11 @@ def validation_failed_markdown(error: str) -> str:
 
 
 def class_balance_table(path: Path) -> list[dict[str, Any]]:
-    """``reports/eda/class_counts.csv`` (label,count) with each class's share."""
+    """``reports/eda/class_counts.csv`` (label,count: class names) with each class's share."""
     with path.open(newline="") as handle:
         rows = [(row["label"], int(row["count"])) for row in csv.DictReader(handle)]
     total = sum(count for _, count in rows) or 1
-    return [{"label": LABELS.get(label, label), "count": count, "share": round(count / total, 4)} for label, count in rows]
+    return [{"label": label, "count": count, "share": round(count / total, 4)} for label, count in rows]
 
 
 def majority_baseline(metrics: dict[str, Any]) -> dict[str, float]:
@@ -104,13 +105,27 @@ def majority_baseline(metrics: dict[str, Any]) -> dict[str, float]:
     rate = metrics.get("majority_rate")
     if rate is None:
         return {}
-    # Majority-class F1 = 2p/(1+p), the other class scores 0; a constant score has AUC 0.5.
-    return {"accuracy": rate, "macro_f1": rate / (1 + rate), "minority_f1": 0.0, "roc_auc": 0.5}
+    # Majority-class F1 = 2p/(1+p), the other K-1 classes score 0; a constant score has AUC 0.5.
+    classes = metrics.get("n_classes") or 2
+    return {"accuracy": rate, "macro_f1": 2 * rate / (1 + rate) / classes, "minority_f1": 0.0, "roc_auc": 0.5}
+
+
+def flatten(metrics: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as dotted keys: ``{"baseline": {"perplexity": 9}}`` -> ``{"baseline.perplexity": 9}``."""
+    flat: dict[str, Any] = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def metrics_table(current: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """This run's metrics beside the previous run's and the majority-class baseline."""
+    """This run's metrics beside the previous run's and the majority-class baseline (a
+    classifier's; nested metrics such as the baseline model's appear as dotted names)."""
     baseline = majority_baseline(current)
+    current, previous = flatten(current), flatten(previous)
     rows = []
     for name in sorted(set(current) | set(previous or {})):
         value = current.get(name)
@@ -127,12 +142,14 @@ def metrics_table(current: dict[str, Any], previous: dict[str, Any] | None) -> l
 
 
 def confusion_table(path: Path) -> list[dict[str, Any]]:
-    """The confusion matrix from ``plots/evaluate/confusion.csv`` (one row per test example)."""
+    """The K x K confusion matrix from ``plots/evaluate/confusion.csv`` (one row per test example),
+    classes in the order they first appear as actual labels, then predicted-only ones."""
     with path.open(newline="") as handle:
-        pairs = Counter((row["actual"], row["predicted"]) for row in csv.DictReader(handle))
-    labels = sorted({label for pair in pairs for label in pair} | {"0", "1"})
+        rows = [(row["actual"], row["predicted"]) for row in csv.DictReader(handle)]
+    pairs = Counter(rows)
+    labels = list(dict.fromkeys([actual for actual, _ in sorted(rows)] + [predicted for _, predicted in sorted(rows)]))
     return [
-        {"actual \\ predicted": LABELS.get(actual, actual), **{f"predicted {LABELS.get(p, p)}": pairs.get((actual, p), 0) for p in labels}}
+        {"actual \\ predicted": actual, **{f"predicted {p}": pairs.get((actual, p), 0) for p in labels}}
         for actual in labels
     ]
 

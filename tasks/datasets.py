@@ -1,18 +1,20 @@
-"""Dataset profiles: how each known source maps onto rnnflow's canonical table.
+"""Text-classification profiles: how each known source maps onto rnnflow's canonical table.
 
-The canonical table has one row per document: ``id`` (stable string), ``text``,
-``label`` (1 positive, 0 negative, <NA> when the source's label is unusable) and
-any metadata columns the source carries (``rating``, ``age``, ``department``...).
-Profiles are pure functions of an already-read raw table, so they can be tested
-without files.
+The canonical table has one row per document: ``id`` (stable string), ``text``, ``label``
+(the class index, <NA> when the source's label is unusable) and any metadata columns the
+source carries (``rating``, ``age``, ``department``...). The class names travel in the
+table's metadata (``classes``; index 1 is the positive class of a two-class task). Each
+profile function takes the files the source stage listed and returns :class:`Ingested`;
+the per-table mapping functions are pure, so they can be tested without files.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import zipfile
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -30,10 +32,27 @@ CLOTHING_COLUMNS = {
     "Department Name": "department",
     "Class Name": "class_name",
 }
-# The rating scale each source uses; validate checks ratings against it (params may override).
-RATING_SCALES = {"clothing_reviews": [1, 5], "imdb": [1, 10]}
+SENTIMENT_CLASSES = ["negative", "positive"]
 POSITIVE_WORDS = {"1", "pos", "positive", "true", "yes"}
 NEGATIVE_WORDS = {"0", "neg", "negative", "false", "no"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source: where it came from (for messages), its name (for its type) and bytes."""
+
+    source: str
+    name: str
+    data: bytes
+
+
+@dataclass
+class Ingested:
+    """A profile's result: the canonical table, metadata for the later stages, rows read."""
+
+    frame: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+    rows_read: int = 0
 
 
 def content_id(text: str) -> str:
@@ -52,23 +71,49 @@ def require_columns(raw: pd.DataFrame, columns: list[str], source: str) -> None:
 
 def binary_labels(values: pd.Series) -> pd.Series:
     """Map 0/1, pos/neg, true/false... to a nullable 0/1 integer; anything else becomes <NA>."""
-    words = values.astype("string").str.strip().str.lower()
-    words = words.str.replace(r"\.0$", "", regex=True)
-    labels = pd.Series(pd.NA, index=values.index, dtype="Int8")
+    words = values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True).str.lower()
+    labels = pd.Series(pd.NA, index=values.index, dtype="Int16")
     labels[words.isin(POSITIVE_WORDS)] = 1
     labels[words.isin(NEGATIVE_WORDS)] = 0
     return labels
 
 
+def _natural_key(name: str) -> tuple:
+    """Numbers in numeric order, before words: 2 < 10 < 'a'."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def class_labels(values: pd.Series, declared: list[str] | None = None) -> tuple[pd.Series, list[str]]:
+    """Class indices and names for a label column.
+
+    ``declared`` (``ingest.classes``) lists the classes in index order; any other label is
+    <NA> (quarantined by validate). Without it: labels that are all binary words (0/1,
+    pos/neg, true/false, yes/no) become the pair ``negative``/``positive``; any other labels
+    are classes named as written, in natural order (numbers numerically). Blank labels are <NA>.
+    """
+    names = values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
+    if declared:
+        classes = [str(name) for name in declared]
+        return names.map({name: index for index, name in enumerate(classes)}).astype("Int16"), classes
+    present = names.dropna().str.lower()
+    if present[present != ""].isin(POSITIVE_WORDS | NEGATIVE_WORDS).all():
+        return binary_labels(values), list(SENTIMENT_CLASSES)
+    classes = sorted(set(names.dropna()) - {""}, key=_natural_key)
+    return names.map({name: index for index, name in enumerate(classes)}).astype("Int16"), classes
+
+
 def rating_labels(ratings: pd.Series, positive_above: float, negative_below: float) -> pd.Series:
     """Rating > positive_above is 1, < negative_below is 0; ratings in between are dropped by the caller."""
-    labels = pd.Series(pd.NA, index=ratings.index, dtype="Int8")
+    labels = pd.Series(pd.NA, index=ratings.index, dtype="Int16")
     labels[ratings > positive_above] = 1
     labels[ratings < negative_below] = 0
     return labels
 
 
-def _texts(*parts: pd.Series) -> pd.Series:
+def joined_text(*parts: pd.Series) -> pd.Series:
     """Join text columns with '. ', skipping blanks."""
     cleaned = [part.astype("string").fillna("").str.strip() for part in parts]
     joined = cleaned[0]
@@ -78,7 +123,25 @@ def _texts(*parts: pd.Series) -> pd.Series:
     return joined
 
 
-def clothing_reviews(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFrame:
+def _snake(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def read_tables(files: list[SourceFile]) -> list[tuple[str, pd.DataFrame]]:
+    """Each tabular file parsed (CSV, TSV, Parquet, JSONL; optionally gzipped)."""
+    from tasks.ingest import read_table
+
+    return [(file.source, read_table(file.data, file.name, file.source)) for file in files]
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- per-table mappings (pure)
+
+
+def clothing_table(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFrame:
     """Women's E-Commerce Clothing Reviews: text = Title + Review Text, label from Rating."""
     require_columns(raw, ["Review Text", "Rating"], source)
     frame = raw.rename(columns=CLOTHING_COLUMNS)
@@ -88,7 +151,7 @@ def clothing_reviews(raw: pd.DataFrame, params: dict[str, Any], source: str) -> 
     table = pd.DataFrame(
         {
             "id": "clothing-" + key.astype("string"),
-            "text": _texts(frame.get("title", pd.Series("", index=frame.index)), frame["review_text"]),
+            "text": joined_text(frame.get("title", pd.Series("", index=frame.index)), frame["review_text"]),
             "label": rating_labels(ratings, params["positive_above"], params["negative_below"]),
             "rating": ratings,
         }
@@ -105,7 +168,7 @@ def clothing_reviews(raw: pd.DataFrame, params: dict[str, Any], source: str) -> 
     return table[~neutral].reset_index(drop=True)
 
 
-def imdb(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFrame:
+def imdb_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """The Large Movie Review Dataset as CSV: id, rating, label, text."""
     require_columns(raw, ["text", "label"], source)
     table = pd.DataFrame(
@@ -120,18 +183,22 @@ def imdb(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFrame
     return table
 
 
-def table(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFrame:
-    """Any CSV/Parquet/JSONL with configurable text and label columns; the rest is metadata."""
+def generic_table(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFrame:
+    """Any table with configurable text and label columns; the other columns are metadata.
+
+    ``label`` holds the label as written here; :func:`table` turns it into class indices over
+    all files together.
+    """
     text_columns = params["text_columns"]
     label_column = params["label_column"]
     id_column = params.get("id_column")
     require_columns(raw, [*text_columns, label_column, *([id_column] if id_column else [])], source)
-    text = _texts(*(raw[column] for column in text_columns))
+    text = joined_text(*(raw[column] for column in text_columns))
     out = pd.DataFrame(
         {
             "id": raw[id_column].astype("string") if id_column else text.fillna("").map(content_id),
             "text": text,
-            "label": binary_labels(raw[label_column]),
+            "label": raw[label_column].astype("string"),
         }
     )
     used = {*text_columns, label_column, id_column}
@@ -141,43 +208,60 @@ def table(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.DataFram
     return out
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-
-
-def movie_reviews(corpus: str, source: str) -> pd.DataFrame:
-    """NLTK's movie_reviews corpus (polarity v2.0), as its zip or unpacked directory.
-
-    Files are ``[movie_reviews/]{pos,neg}/NAME.txt``; the id is that relative path.
-    """
+def movie_review_files(files: list[SourceFile]) -> list[tuple[str, str]]:
+    """``(pos/NAME.txt, text)`` pairs from the corpus zip(s) or its unpacked .txt files."""
     reviews: list[tuple[str, str]] = []
     pattern = re.compile(r"(?:^|/)((pos|neg)/[^/]+\.txt)$")
-    try:
-        if zipfile.is_zipfile(corpus):
-            with zipfile.ZipFile(corpus) as archive:
-                for name in sorted(archive.namelist()):
-                    if match := pattern.search(name):
-                        reviews.append((match.group(1), archive.read(name).decode("utf-8")))
-        else:
-            for path in sorted(Path(corpus).glob("*/*.txt")):
-                if match := pattern.search(path.as_posix()):
-                    reviews.append((match.group(1), path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, zipfile.BadZipFile) as error:
-        raise PipelineError(f"{source}: cannot read the movie_reviews corpus ({error})") from error
+    for file in files:
+        try:
+            if zipfile.is_zipfile(io.BytesIO(file.data)):
+                with zipfile.ZipFile(io.BytesIO(file.data)) as archive:
+                    for name in sorted(archive.namelist()):
+                        if match := pattern.search(name):
+                            reviews.append((match.group(1), archive.read(name).decode("utf-8")))
+            elif match := pattern.search(file.name.replace("\\", "/")):
+                reviews.append((match.group(1), file.data.decode("utf-8")))
+        except (OSError, UnicodeDecodeError, zipfile.BadZipFile) as error:
+            raise PipelineError(f"{file.source}: cannot read the movie_reviews corpus ({error})") from error
+    return sorted(reviews)
+
+
+# --------------------------------------------------------------------------- profiles (tasks/profiles.py)
+
+
+def _classification(frame: pd.DataFrame, classes: list[str], rows_read: int, **metadata: Any) -> Ingested:
+    return Ingested(frame, {"classes": classes, **metadata}, rows_read)
+
+
+def movie_reviews(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
+    """NLTK's movie_reviews corpus (polarity v2.0): ``pos/`` = positive, ``neg/`` = negative."""
+    reviews = movie_review_files(files)
     if not reviews:
-        raise PipelineError(f"{source}: no pos/*.txt or neg/*.txt reviews found")
-    return pd.DataFrame(
+        raise PipelineError(f"{params['source']}: no pos/*.txt or neg/*.txt reviews found")
+    frame = pd.DataFrame(
         {
             "id": pd.Series([f"movie_reviews-{name}" for name, _ in reviews], dtype="string"),
             "text": pd.Series([text for _, text in reviews], dtype="string"),
-            "label": pd.Series([1 if name.startswith("pos/") else 0 for name, _ in reviews], dtype="Int8"),
+            "label": pd.Series([1 if name.startswith("pos/") else 0 for name, _ in reviews], dtype="Int16"),
         }
     )
+    return _classification(frame, SENTIMENT_CLASSES, len(frame))
 
 
-TABULAR_PROFILES: dict[str, Callable[[pd.DataFrame, dict[str, Any], str], pd.DataFrame]] = {
-    "clothing_reviews": clothing_reviews,
-    "imdb": imdb,
-    "table": table,
-}
-PROFILES = sorted([*TABULAR_PROFILES, "movie_reviews"])
+def clothing_reviews(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
+    tables = read_tables(files)
+    frame = _concat([clothing_table(raw, params, name) for name, raw in tables])
+    return _classification(frame, SENTIMENT_CLASSES, sum(len(raw) for _, raw in tables), rating_scale=[1, 5])
+
+
+def imdb(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
+    tables = read_tables(files)
+    frame = _concat([imdb_table(raw, name) for name, raw in tables])
+    return _classification(frame, SENTIMENT_CLASSES, sum(len(raw) for _, raw in tables), rating_scale=[1, 10])
+
+
+def table(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
+    tables = read_tables(files)
+    frame = _concat([generic_table(raw, params, name) for name, raw in tables])
+    frame["label"], classes = class_labels(frame["label"], params.get("classes"))
+    return _classification(frame, classes, sum(len(raw) for _, raw in tables))

@@ -1,45 +1,31 @@
-"""Stage 1, ingest: read the configured source into the canonical table.
+"""Stage 1, ingest: read what the source stage listed into rnnflow's canonical table.
 
-``params.yaml`` ``ingest.dataset`` names a profile (see :mod:`tasks.datasets`),
-``ingest.source`` a file, directory, glob or http(s) URL. Writes
-``data/ingested/reviews.parquet`` and ``metrics/ingest.json``.
+``params.yaml`` ``ingest.dataset`` names a profile (:mod:`tasks.profiles`); the profile's
+reader turns the listed files into one table and says which task kind it is for.
+``ingest.kind: language_model`` turns any text profile's documents into a corpus instead
+(labels dropped). Writes ``data/ingested/reviews.parquet`` (the table; its Parquet schema
+metadata carries the kind, the class names and whatever the later stages need to know about
+the data) and ``metrics/ingest.json``.
 """
 from __future__ import annotations
 
-import glob
 import gzip
 import io
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tasks import datasets
-from tasks.common import PipelineError, ensure_nltk_resource, load_params, run_main, write_json, write_parquet
+from tasks import kinds, profiles, source
+from tasks.common import PipelineError, load_params, run_main, write_json, write_parquet
+from tasks.datasets import Ingested, SourceFile
 
 OUTPUT = Path("data/ingested/reviews.parquet")
 SUMMARY = Path("metrics/ingest.json")
-TABULAR_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".jsonl", ".jsonl.gz", ".json")
 
 
-def fetch_url(url: str, attempts: int = 3, timeout_s: float = 30.0) -> bytes:
-    """Download ``url``, retrying transient failures with backoff."""
-    last_error: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
-                return response.read()
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            last_error = error
-            time.sleep(min(2**attempt, 10) if attempt + 1 < attempts else 0)
-    raise PipelineError(f"{url}: could not download after {attempts} attempts ({last_error})")
-
-
-def _check_bytes(data: bytes, source: str) -> None:
-    """Reject NUL bytes and non-UTF-8 text with the line they are on."""
+def check_text_bytes(data: bytes, source: str) -> None:
+    """Reject empty files, NUL bytes and non-UTF-8 text, naming the line."""
     if not data.strip():
         raise PipelineError(f"{source}: file is empty")
     nul = data.find(b"\x00")
@@ -69,7 +55,7 @@ def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
         if lower.endswith(".parquet"):
             frame = pd.read_parquet(io.BytesIO(data))
         else:
-            _check_bytes(data, source)
+            check_text_bytes(data, source)
             if lower.endswith((".jsonl", ".json")):
                 frame = pd.read_json(io.BytesIO(data), lines=lower.endswith(".jsonl"), dtype=False)
             else:
@@ -85,73 +71,76 @@ def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
     return frame
 
 
-def read_source(source: str) -> list[tuple[str, pd.DataFrame]]:
-    """Read every file a source names: a URL, a file, a directory or a glob."""
-    if source.startswith(("http://", "https://")):
-        name = source.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-        return [(source, read_table(fetch_url(source), name, source))]
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.name.lower().endswith(TABULAR_SUFFIXES))
-    elif any(char in source for char in "*?["):
-        files = sorted(glob.glob(source))
+def read_file(entry: dict[str, Any]) -> SourceFile:
+    """One manifest entry's bytes, checked against the md5 the source stage recorded."""
+    if "url" in entry:
+        data = source.fetch_url(entry["url"])
+        name = entry["url"].split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        return SourceFile(entry["url"], name, data)
+    path = entry["path"]
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as error:
+        raise PipelineError(f"{path}: no such file") from error
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot be read ({error.strerror})") from error
+    source.verify(entry, data)
+    return SourceFile(path, path, data)
+
+
+def read_source(source_text: str, profile: profiles.Profile | None = None) -> list[SourceFile]:
+    """Every file a source names, read (used where no manifest exists: tests, predict)."""
+    profile = profile or profiles.PROFILES["table"]
+    return [read_file({"url": item} if source.is_url(item) else {"path": item})
+            for item in source.resolve(source_text, profile)]
+
+
+def read_one_table(path: str | Path) -> pd.DataFrame:
+    """The one table a path names (predict's input), with ingest's checks and messages."""
+    files = read_source(str(path))
+    if len(files) != 1:
+        raise PipelineError(f"{path}: expected one file, it names {len(files)}")
+    return read_table(files[0].data, files[0].name, files[0].source)
+
+
+def ingest(params: dict[str, Any], entries: list[dict[str, Any]] | None = None) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Read the source into the canonical table; return the table, its metadata and a summary.
+
+    ``entries`` are the source stage's manifest entries; without them the source is resolved here.
+    """
+    profile = profiles.get(params["dataset"])
+    if entries is None:
+        files = read_source(str(params["source"]), profile)
     else:
-        files = [source]
-    if not files:
-        raise PipelineError(f"{source}: no such file, or no {'/'.join(TABULAR_SUFFIXES)} files match")
-    tables = []
-    for file in files:
-        try:
-            data = Path(file).read_bytes()
-        except FileNotFoundError as error:
-            raise PipelineError(f"{file}: no such file") from error
-        except OSError as error:
-            raise PipelineError(f"{file}: cannot be read ({error.strerror})") from error
-        tables.append((file, read_table(data, file, file)))
-    return tables
-
-
-def resolve_movie_reviews(source: str) -> str:
-    """The corpus path: the source itself, or NLTK's data path when the source is 'nltk'."""
-    if source == "nltk":
-        corpus = ensure_nltk_resource("corpora/movie_reviews", "movie_reviews")
-        return corpus.zipfile.filename if hasattr(corpus, "zipfile") else corpus.path
-    if not Path(source).exists():
-        raise PipelineError(f"{source}: no such corpus file or directory")
-    return source
-
-
-def ingest(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read the source and map it onto the canonical table; return the table and a summary."""
-    dataset, source = params["dataset"], str(params["source"])
-    if dataset not in datasets.PROFILES:
-        raise PipelineError(f"params.yaml: ingest.dataset '{dataset}' is not one of {datasets.PROFILES}")
-    if dataset == "movie_reviews":
-        frame = datasets.movie_reviews(resolve_movie_reviews(source), source)
-        rows_read = len(frame)
-    else:
-        profile = datasets.TABULAR_PROFILES[dataset]
-        raw_tables = read_source(source)
-        rows_read = sum(len(raw) for _, raw in raw_tables)
-        frame = pd.concat([profile(raw, params, name) for name, raw in raw_tables], ignore_index=True)
+        files = [read_file(entry) for entry in entries]
+    ingested: Ingested = profile.reader_function()(files, params)
+    frame, metadata = ingested.frame, {"dataset": params["dataset"], "kind": profile.kind, **ingested.metadata}
+    requested = params.get("kind") or "auto"
+    if requested not in ("auto", profile.kind):
+        frame, metadata = kinds.load(requested).adopt(frame, metadata)
     summary = {
-        "dataset": dataset,
-        "source": source,
-        "rows_read": rows_read,
+        "dataset": params["dataset"],
+        "kind": metadata["kind"],
+        "source": str(params["source"]),
+        "files": len(files),
+        "rows_read": ingested.rows_read,
         "rows": len(frame),
-        "rows_without_text": int(frame["text"].isna().sum()),
-        "rating_scale": datasets.RATING_SCALES.get(dataset),
-        "labels": {str(k): int(v) for k, v in frame["label"].value_counts(dropna=False).items()},
+        **kinds.load(metadata["kind"]).ingest_summary(frame, metadata),
     }
-    return frame, summary
+    return frame, metadata, summary
 
 
 def main() -> None:
-    """Run the ingest stage with ``params.yaml`` ``ingest``."""
-    frame, summary = ingest(load_params("ingest"))
-    write_parquet(frame, OUTPUT, metadata={"dataset": summary["dataset"], "rating_scale": summary["rating_scale"]})
+    """Run the ingest stage with ``params.yaml`` ``ingest`` over the source stage's manifest."""
+    params = load_params("ingest")
+    listed = source.read_manifest()
+    if listed.get("source") != str(params["source"]) or listed.get("dataset") != params["dataset"]:
+        raise PipelineError(f"{source.MANIFEST} lists {listed.get('dataset')}:{listed.get('source')}, params.yaml says "
+                            f"{params['dataset']}:{params['source']}; run the source stage first (dvc repro)")
+    frame, metadata, summary = ingest(params, listed["files"])
+    write_parquet(frame, OUTPUT, metadata=metadata)
     write_json(SUMMARY, summary)
-    print(f"ingest: {summary['rows']} rows from {summary['source']} -> {OUTPUT}")
+    print(f"ingest: {summary['rows']} rows ({summary['kind']}) from {summary['source']} -> {OUTPUT}")
 
 
 if __name__ == "__main__":

@@ -65,24 +65,21 @@ def cudnn_eligible(layer: layers.Layer) -> list[str]:
     return reasons
 
 
-def validate_params(params: dict[str, Any]) -> None:
+def validate_params(params: dict[str, Any], where: str = "train") -> None:
     """Reject unknown model names and poolings with the parameter's name."""
     from tasks.common import PipelineError
 
     if params["model"] not in RNN_LAYERS:
-        raise PipelineError(f"params.yaml: train.model '{params['model']}' is not one of {sorted(RNN_LAYERS)}")
-    if params["pooling"] not in POOLINGS:
-        raise PipelineError(f"params.yaml: train.pooling '{params['pooling']}' is not one of {list(POOLINGS)}")
+        raise PipelineError(f"params.yaml: {where}.model '{params['model']}' is not one of {sorted(RNN_LAYERS)}")
+    if params.get("pooling", "last") not in POOLINGS:
+        raise PipelineError(f"params.yaml: {where}.pooling '{params['pooling']}' is not one of {list(POOLINGS)}")
     if params["layers"] < 1:
-        raise PipelineError("params.yaml: train.layers must be at least 1")
+        raise PipelineError(f"params.yaml: {where}.layers must be at least 1")
 
 
-def build_classifier(params: dict[str, Any], vocab_size: int) -> keras.Model:
-    """Embedding -> stacked (bi)RNN -> pooling -> dropout -> Dense(sigmoid), over token ids."""
+def recurrent_encoder(x, params: dict[str, Any]):
+    """Stacked (bi)RNN layers over a masked sequence, pooled into one vector per sequence."""
     validate_params(params)
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = layers.Embedding(vocab_size, params["embedding_dim"], mask_zero=True, name="embedding")(token_ids)
-    x = layers.Dropout(params["dropout"], name="embedding_dropout")(x)
     for depth in range(params["layers"]):
         last = depth == params["layers"] - 1
         rnn = RNN_LAYERS[params["model"]](
@@ -93,14 +90,29 @@ def build_classifier(params: dict[str, Any], vocab_size: int) -> keras.Model:
         x = MaskedGlobalMaxPooling1D(name="max_pool")(x)
     elif params["pooling"] == "mean":
         x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
-    x = layers.Dropout(params["dropout"], name="dropout")(x)
+    return x
+
+
+def class_head(x, n_classes: int, dropout: float):
+    """Dropout, then one sigmoid unit for two classes (the positive probability) or a softmax."""
+    x = layers.Dropout(dropout, name="dropout")(x)
     # float32 output keeps the loss stable under mixed precision.
-    probability = layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
-    return keras.Model(token_ids, probability, name="classifier")
+    if n_classes == 2:
+        return layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+
+
+def build_text_classifier(params: dict[str, Any], vocab_size: int, n_classes: int = 2) -> keras.Model:
+    """Embedding -> stacked (bi)RNN -> pooling -> dropout -> class head, over token ids."""
+    validate_params(params)
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocab_size, params["embedding_dim"], mask_zero=True, name="embedding")(token_ids)
+    x = layers.Dropout(params["dropout"], name="embedding_dropout")(x)
+    return keras.Model(token_ids, class_head(recurrent_encoder(x, params), n_classes, params["dropout"]), name="classifier")
 
 
 def build_text_model(classifier: keras.Model, vocabulary: list[str], max_len: int) -> keras.Model:
-    """The served model: cleaned text (tokens joined by spaces) in, positive probability out."""
+    """The served model: cleaned text (tokens joined by spaces) in, class probabilities out."""
     text = keras.Input(shape=(), dtype="string", name="text")
     vectorize = layers.TextVectorization(
         standardize=None,
@@ -112,6 +124,6 @@ def build_text_model(classifier: keras.Model, vocabulary: list[str], max_len: in
     return keras.Model(text, classifier(vectorize(text)), name="text_classifier")
 
 
-def load_text_model(path: str) -> keras.Model:
-    """Load a saved text model in Keras safe mode: no code from the file is executed."""
+def load_model(path: str) -> keras.Model:
+    """Load a saved model in Keras safe mode: no code from the file is executed."""
     return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -8,6 +8,7 @@ inference (tasks.predict), so training and serving text go through the same code
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Iterable
@@ -127,3 +128,93 @@ def clean_text(text: str, options: CleanOptions) -> list[str]:
 def clean_texts(texts: Iterable[str], options: CleanOptions) -> list[str]:
     """Clean many documents; each result is its tokens joined by single spaces."""
     return [" ".join(clean_text(text, options)) for text in texts]
+
+
+PARALLEL_MIN_ROWS = 5000  # below this, starting processes costs more than it saves
+CHUNKS_PER_WORKER = 4  # equal chunks, a few per worker, so no worker idles at the end
+
+
+def clean_column(texts: list[str], options: CleanOptions, workers: int = 0) -> list[str]:
+    """Clean texts, over ``workers`` forked processes (0: one per core) when there are enough to pay for them."""
+    if options.lemmatize:
+        lemmatizer()  # load WordNet before forking: workers inherit it instead of each loading it
+    if options.remove_stopwords:
+        stopwords(options.keep_stopwords)
+    return parallel_map(clean_texts, texts, (options,), workers)
+
+
+# --------------------------------------------------------------------------- language-model text
+
+END_TOKEN = "</s>"
+END_OF = ("sentence", "document")
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """``params.yaml`` ``clean.language_model``: how text becomes a language model's tokens.
+
+    Punctuation stays (it is part of what is predicted); no stopwords are dropped and nothing
+    is lemmatised. ``end_of`` says where the end token goes: after each sentence or document.
+    """
+
+    lowercase: bool = True
+    strip_markup: bool = True
+    end_of: str = "sentence"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "CorpusOptions":
+        options = cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
+        if options.end_of not in END_OF:
+            from tasks.common import PipelineError
+
+            raise PipelineError(f"params.yaml: clean.language_model.end_of must be one of {list(END_OF)}, not {options.end_of!r}")
+        return options
+
+
+@functools.cache
+def _nltk_tokenizers():
+    """NLTK's sentence splitter (Punkt's default parameters: the trained model is not needed)
+    and its Treebank-style word tokenizer."""
+    from nltk.tokenize import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer(), NLTKWordTokenizer()
+
+
+def corpus_sentences(text: str, options: CorpusOptions, pretokenized: bool) -> list[list[str]]:
+    """A document's sentences as token lists: a pre-tokenized corpus (one sentence per line of
+    space-separated tokens, e.g. Brown) keeps its tokens; raw text goes through NLTK."""
+    if options.strip_markup:
+        text = MARKUP.sub(" ", text)
+    if options.lowercase:
+        text = text.lower()
+    if pretokenized:
+        return [line.split() for line in text.splitlines() if line.strip()]
+    sentences, words = _nltk_tokenizers()
+    return [tokens for sentence in sentences.tokenize(text) if (tokens := words.tokenize(sentence))]
+
+
+def corpus_text(text: str, options: CorpusOptions, pretokenized: bool) -> str:
+    """A document as the language model reads it: tokens joined by spaces, with end tokens."""
+    sentences = corpus_sentences(text, options, pretokenized)
+    if options.end_of == "sentence":
+        return " ".join(token for sentence in sentences for token in (*sentence, END_TOKEN))
+    tokens = [token for sentence in sentences for token in sentence]
+    return " ".join([*tokens, END_TOKEN]) if tokens else ""
+
+
+def corpus_texts(texts: list[str], options: CorpusOptions, pretokenized: bool) -> list[str]:
+    return [corpus_text(text, options, pretokenized) for text in texts]
+
+
+def parallel_map(function, texts: list[str], extra: tuple, workers: int = 0) -> list[str]:
+    """``function(chunk, *extra)`` over chunks of ``texts`` in forked processes (0: one per core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(texts) < PARALLEL_MIN_ROWS:
+        return function(texts, *extra)
+    size = -(-len(texts) // (workers * CHUNKS_PER_WORKER))
+    chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [text for chunk in pool.map(function, chunks, *([item] * len(chunks) for item in extra)) for text in chunk]

@@ -1,15 +1,20 @@
 """Stage 2, validate: check the ingested table with Great Expectations (GX Core 1.x).
 
-The expectation suite lives in the repository as a GX ExpectationSuite serialisation,
-``tasks/expectations/reviews.json``; its thresholds are GX suite parameters
-(``{"$PARAMETER": "min_chars"}``) filled from ``params.yaml`` ``validate``. Each
-expectation's ``meta.scope`` says what a failure means:
+Each task kind has its expectation suite in the repository as a GX ExpectationSuite
+serialisation, ``tasks/expectations/<kind>.json``; its thresholds are GX suite parameters
+(``{"$PARAMETER": "min_chars"}``) filled from ``params.yaml`` ``validate`` (plus
+``label_values``, the class indices, from the ingested table's metadata). GX checks the
+kind's view of the data (:func:`tasks.kinds.text_classification.checked_table`: the table
+itself for text, one summary row per series for numeric sequences). Each expectation's
+``meta.scope`` says what a failure means:
 
 - ``schema``: a required column is missing; the pipeline stops.
 - ``row``: the rows GX reports as unexpected (``unexpected_index_list``) are moved to
   the quarantine with the expectation's ``meta.reason``; the pipeline goes on.
-- ``table``: checked on the accepted rows (row count, both classes, class balance);
-  a failure stops the pipeline.
+- ``table``: checked on the accepted rows (row count, corpus size); a failure stops the
+  pipeline.
+- ``classes``: checked on a table of the accepted rows per class (``class``, ``count``,
+  ``share``): class counts and balance; a failure stops the pipeline naming the classes.
 
 A stop raises :class:`tasks.common.PipelineError` before anything is written. Otherwise
 the stage writes ``data/validated/reviews.parquet`` (accepted rows),
@@ -19,7 +24,7 @@ EDA plots under ``reports/eda/``, each atomically.
 
 Drift: the accepted rows are also compared with a small profile of the last accepted data,
 ``reports/validation/reference_profile.json``: class balance (positive-rate difference),
-text length (population stability index over the reference's length deciles), vocabulary
+length (population stability index over the reference's length deciles), vocabulary
 (the share of this data's top-N lowercase words that are among the reference's top-N) and
 categorical metadata (the share of rows with a value the reference never had), against the
 thresholds in ``params.yaml`` ``validate.drift``. A ``warn`` is printed and recorded in the
@@ -45,6 +50,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks import kinds
 from tasks.common import (
     PipelineError,
     atomic_path,
@@ -58,7 +64,8 @@ from tasks.common import (
 
 INPUT = Path("data/ingested/reviews.parquet")
 # Found beside this module, so the stage also runs from a scratch directory (tests).
-SUITE_FILE = Path(__file__).resolve().parent / "expectations" / "reviews.json"
+SUITE_DIR = Path(__file__).resolve().parent / "expectations"
+SUITE_FILE = SUITE_DIR / "text_classification.json"
 ACCEPTED = Path("data/validated/reviews.parquet")
 QUARANTINE = Path("data/validated/quarantine.parquet")
 SUMMARY = Path("reports/validation/summary.json")
@@ -66,8 +73,10 @@ DATA_DOCS = Path("reports/data_docs")
 EDA_DIR = Path("reports/eda")
 REFERENCE = Path("reports/validation/reference_profile.json")
 
-SCOPES = ("schema", "row", "table")
-PARAMETERS = ("min_chars", "max_chars", "min_class_fraction", "min_rows", "rating_min", "rating_max")
+SCOPES = ("schema", "row", "table", "classes")
+PARAMETER_NAME = re.compile(r"[A-Za-z_]\w*")
+# Parameters the stage fills in from the data rather than params.yaml.
+DATA_PARAMETERS = ("label_values",)
 # COMPLETE gives every failing row's index; the partial lists shown in Data Docs stay short.
 ROW_RESULT_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 20}
 DATA_DOCS_SITE = "rnnflow"
@@ -76,16 +85,16 @@ DATA_DOCS_SITE = "rnnflow"
 # a value beyond them warns or stops; null switches that level off. For vocabulary_overlap_min
 # (and only it) lower is worse.
 DRIFT_DEFAULTS: dict[str, Any] = {
-    "positive_rate_delta": {"warn": 0.1, "fail": 0.25},
+    "class_share_delta": {"warn": 0.1, "fail": 0.25},
     "length_psi": {"warn": 0.1, "fail": 0.25},
     "vocabulary_overlap_min": {"warn": 0.8, "fail": 0.6},
     "new_category_share": {"warn": 0.01, "fail": 0.2},
     "vocabulary_top_n": 200,
     "categorical_columns": ["department", "class_name", "division"],
 }
-DRIFT_CHECKS = ("positive_rate_delta", "length_psi", "vocabulary_overlap_min", "new_category_share")
+DRIFT_CHECKS = ("class_share_delta", "length_psi", "vocabulary_overlap_min", "new_category_share")
 LOWER_IS_WORSE = {"vocabulary_overlap_min"}
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 LENGTH_BINS = 10
 MAX_CATEGORIES = 500  # a column with more distinct values is not treated as categorical
 WORD = re.compile(r"\w+")
@@ -135,26 +144,55 @@ def resolve_rating_range(params: dict[str, Any], scale: list[float] | None, rati
     return resolved
 
 
-def suite_parameters(params: dict[str, Any]) -> dict[str, Any]:
-    """The GX suite parameter values from ``params.yaml`` ``validate``, checked."""
-    missing = [name for name in PARAMETERS if params.get(name) is None]
+def referenced_parameters(suite: dict[str, Any]) -> list[str]:
+    """The names the suite's ``{"$PARAMETER": ...}`` values use (``1 - min_class_fraction`` uses one)."""
+    names: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("$PARAMETER"), str):
+                names.update(PARAMETER_NAME.findall(value["$PARAMETER"]))
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit([expectation["kwargs"] for expectation in suite["expectations"]])
+    return sorted(names)
+
+
+def suite_parameters(params: dict[str, Any], suite: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values of the suite's parameters: ``data`` (from the ingested table) and ``params.yaml`` ``validate``, checked."""
+    data = data or {}
+    wanted = [name for name in referenced_parameters(suite) if name not in DATA_PARAMETERS]
+    missing = [name for name in wanted if params.get(name) is None]
     if missing:
         raise PipelineError(f"params.yaml: validate is missing {', '.join(missing)}")
-    values = {}
-    for name in PARAMETERS:
+    values = {name: data[name] for name in referenced_parameters(suite) if name in DATA_PARAMETERS and name in data}
+    for name in wanted:
         value = params[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PipelineError(f"params.yaml: validate.{name} must be a number, got {value!r}")
         values[name] = value
-    if not 0 <= values["min_chars"] <= values["max_chars"]:
-        raise PipelineError("params.yaml: validate needs 0 <= min_chars <= max_chars")
-    if values["rating_min"] > values["rating_max"]:
-        raise PipelineError("params.yaml: validate needs rating_min <= rating_max")
-    if not 0 <= values["min_class_fraction"] <= 0.5:
-        raise PipelineError("params.yaml: validate.min_class_fraction must be between 0 and 0.5")
-    if values["min_rows"] < 0:
-        raise PipelineError("params.yaml: validate.min_rows must be >= 0")
+    for low, high in (("min_chars", "max_chars"), ("rating_min", "rating_max"), ("min_steps", "max_steps")):
+        if low in values and high in values and values[low] > values[high]:
+            raise PipelineError(f"params.yaml: validate needs {low} <= {high}")
+    for name, low, high in (("min_class_fraction", 0, 0.5), ("max_missing_share", 0, 1)):
+        if name in values and not low <= values[name] <= high:
+            raise PipelineError(f"params.yaml: validate.{name} must be between {low} and {high}")
+    negative = [name for name in values if name not in DATA_PARAMETERS and name.startswith("min_") and values[name] < 0]
+    if negative:
+        raise PipelineError(f"params.yaml: validate.{negative[0]} must be >= 0")
     return values
+
+
+def class_table(frame: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """Accepted rows per class (every class listed, 0 when absent): what ``classes`` checks see."""
+    counts = frame["label"].value_counts()
+    count = [int(counts.get(index, 0)) for index in range(len(classes))]
+    total = max(sum(count), 1)
+    return pd.DataFrame({"class": classes, "count": count, "share": [value / total for value in count]})
 
 
 # --------------------------------------------------------------------------- GX plumbing
@@ -302,6 +340,21 @@ def _table_failure(spec: dict[str, Any], result) -> str:
             + (f" ({why})" if why else ""))
 
 
+def _class_failure(spec: dict[str, Any], result, counts: pd.DataFrame, parameters: dict[str, Any]) -> str:
+    """A failed class-level check with the classes that broke it (count and share each)."""
+    line = _table_failure(spec, result)
+    column = spec["kwargs"].get("column")
+    low = result.expectation_config.kwargs.get("min_value")
+    high = result.expectation_config.kwargs.get("max_value")
+    if column in counts and (low is not None or high is not None):
+        values = counts[column]
+        bad = counts[(values < low if low is not None else False) | (values > high if high is not None else False)]
+        shown = ", ".join(f"'{row['class']}' {int(row['count'])} rows ({100 * row['share']:.1f}%)" for _, row in bad.head(10).iterrows())
+        if shown:
+            line += f"; classes: {shown}"
+    return line
+
+
 def _expectation_rows(run: _Run) -> list[dict[str, Any]]:
     rows = []
     for spec, result in zip(run.specs, run.results):
@@ -327,18 +380,21 @@ class Validation:
     quarantine: pd.DataFrame
     summary: dict[str, Any]
     context: Any = field(repr=False)
+    reasons: pd.Series = field(repr=False, default=None)  # per input row: '' accepted, else why not
 
 
-def validate_frame(frame: pd.DataFrame, params: dict[str, Any], suite: dict[str, Any] | None = None) -> Validation:
-    """Validate the canonical table; split it into accepted and quarantined rows.
+def validate_frame(frame: pd.DataFrame, params: dict[str, Any], suite: dict[str, Any] | None = None,
+                   classes: list[str] | None = None) -> Validation:
+    """Validate a table (the kind's checked view); split it into accepted and quarantined rows.
 
     ``params`` is ``params.yaml`` ``validate``; ``suite`` the parsed suite JSON (default:
-    :data:`SUITE_FILE`). Raises :class:`PipelineError` on a schema or table-level failure.
-    Writes nothing: the GX context in the result holds the validation results for
-    :func:`build_data_docs`.
+    :data:`SUITE_FILE`); ``classes`` the class names when the rows carry a ``label`` index.
+    Raises :class:`PipelineError` on a schema, table or class-level failure. Writes nothing:
+    the GX context in the result holds the validation results for :func:`build_data_docs`.
     """
     suite = suite if suite is not None else load_suite()
-    parameters = suite_parameters(params)
+    classes = classes if classes is not None else ["negative", "positive"] if "label" in frame else []
+    parameters = suite_parameters(params, suite, {"label_values": list(range(len(classes)))})
     frame = frame.reset_index(drop=True)
     specs = {scope: [e for e in suite["expectations"] if e["meta"]["scope"] == scope] for scope in SCOPES}
 
@@ -346,6 +402,7 @@ def validate_frame(frame: pd.DataFrame, params: dict[str, Any], suite: dict[str,
     source = context.data_sources.add_pandas("rnnflow")
     ingested = source.add_dataframe_asset("ingested").add_batch_definition_whole_dataframe("whole table")
     accepted_batch = source.add_dataframe_asset("accepted").add_batch_definition_whole_dataframe("whole table")
+    classes_batch = source.add_dataframe_asset("classes").add_batch_definition_whole_dataframe("whole table")
     runs: list[_Run] = []
 
     runs.append(_run_scope(context, ingested, suite["name"], "schema", specs["schema"], frame, parameters, "SUMMARY"))
@@ -369,6 +426,12 @@ def validate_frame(frame: pd.DataFrame, params: dict[str, Any], suite: dict[str,
     runs.append(table_run)
     failures = [_table_failure(spec, result) for spec, result in zip(table_run.specs, table_run.results)
                 if not result.success]
+    if specs["classes"]:
+        counts = class_table(accepted, classes)
+        class_run = _run_scope(context, classes_batch, suite["name"], "classes", specs["classes"], counts, parameters, "SUMMARY")
+        runs.append(class_run)
+        failures += [_class_failure(spec, result, counts, parameters)
+                     for spec, result in zip(class_run.specs, class_run.results) if not result.success]
     if failures:
         raise PipelineError(f"validate: {len(accepted)} of {len(frame)} rows accepted; " + "; ".join(failures))
 
@@ -384,7 +447,7 @@ def validate_frame(frame: pd.DataFrame, params: dict[str, Any], suite: dict[str,
         "suite": suite["name"],
         "data_docs": str(DATA_DOCS / "index.html"),
     }
-    return Validation(accepted, quarantine, summary, context)
+    return Validation(accepted, quarantine, summary, context, reasons)
 
 
 # --------------------------------------------------------------------------- drift
@@ -435,8 +498,17 @@ def _top_words(counts: Counter, n: int) -> list[str]:
     return [word for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]]
 
 
-def _lengths(frame: pd.DataFrame) -> pd.Series:
-    return frame["text"].astype("string").fillna("").str.len().astype("float64")
+def _lengths(frame: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Each row's length and its unit: characters of text, or steps of a series summary."""
+    if "text" in frame:
+        return frame["text"].astype("string").fillna("").str.len().astype("float64"), "characters"
+    return frame["n_steps"].astype("float64"), "steps"
+
+
+def class_shares(frame: pd.DataFrame, classes: list[str]) -> dict[str, float]:
+    """Each class's share of the rows, by class name."""
+    shares = frame["label"].value_counts(normalize=True)
+    return {name: round(float(shares.get(index, 0.0)), 6) for index, name in enumerate(classes)}
 
 
 def _length_shares(lengths: pd.Series, edges: list[float]) -> list[float]:
@@ -459,12 +531,15 @@ def _categorical(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[str]
     return categories
 
 
-def data_profile(frame: pd.DataFrame, settings: dict[str, Any]) -> dict[str, Any]:
-    """The reference profile of accepted rows: small, deterministic JSON (no timestamps)."""
+def data_profile(frame: pd.DataFrame, settings: dict[str, Any], classes: list[str] | None = None) -> dict[str, Any]:
+    """The reference profile of accepted rows: small, deterministic JSON (no timestamps).
+
+    Class shares where rows have a ``label``, the vocabulary where they have ``text``.
+    """
     import numpy as np
 
-    lengths = _lengths(frame)
-    counts = _word_counts(frame["text"])
+    lengths, unit = _lengths(frame)
+    counts = _word_counts(frame["text"]) if "text" in frame else Counter()
     top = _top_words(counts, settings["vocabulary_top_n"])
     total = sum(counts.values())
     edges = sorted({float(edge) for edge in np.quantile(lengths, np.linspace(0, 1, LENGTH_BINS + 1)[1:-1])}) if len(lengths) else []
@@ -472,9 +547,9 @@ def data_profile(frame: pd.DataFrame, settings: dict[str, Any]) -> dict[str, Any
         "version": PROFILE_VERSION,
         "rows": len(frame),
         "columns": sorted(map(str, frame.columns)),
-        "positive_rate": round(float(frame["label"].astype("float64").mean()), 6) if len(frame) else None,
+        "class_shares": class_shares(frame, classes) if classes and len(frame) else None,
         "length": {
-            "unit": "characters",
+            "unit": unit,
             "median": float(lengths.median()) if len(lengths) else None,
             "p90": float(lengths.quantile(0.9)) if len(lengths) else None,
             "edges": edges,
@@ -528,7 +603,7 @@ def _percent(value: float | None) -> str:
 
 
 def compare_with_reference(frame: pd.DataFrame, reference: dict[str, Any] | None,
-                           settings: dict[str, Any]) -> dict[str, Any]:
+                           settings: dict[str, Any], classes: list[str] | None = None) -> dict[str, Any]:
     """The summary's ``drift`` section: each check's value, thresholds, status and message."""
     if reference is None:
         return {"status": "no reference yet", "reference": str(REFERENCE),
@@ -554,25 +629,28 @@ def compare_with_reference(frame: pd.DataFrame, reference: dict[str, Any] | None
         checks[name] = {"value": value, "warn": limits["warn"], "fail": limits["fail"],
                         "status": _judge(name, value, limits), "message": message, **details}
 
-    rate = float(frame["label"].astype("float64").mean())
-    reference_rate = reference.get("positive_rate")
-    if reference_rate is not None:
-        add("positive_rate_delta", abs(rate - reference_rate),
-            f"positive rate {_percent(rate)}, reference {_percent(reference_rate)}",
-            positive_rate=round(rate, 6), reference_positive_rate=reference_rate)
+    reference_shares = reference.get("class_shares")
+    if reference_shares and classes:
+        shares = class_shares(frame, classes)
+        worst = max(set(shares) | set(reference_shares),
+                    key=lambda name: (abs(shares.get(name, 0.0) - reference_shares.get(name, 0.0)), name))
+        now, before = shares.get(worst, 0.0), reference_shares.get(worst, 0.0)
+        add("class_share_delta", abs(now - before),
+            f"class '{worst}' is {_percent(now)} of the rows, reference {_percent(before)}",
+            class_shares=shares, reference_class_shares=reference_shares)
 
     length = reference.get("length") or {}
     if length.get("shares"):
-        lengths = _lengths(frame)
+        lengths, unit = _lengths(frame)
         psi = population_stability(_length_shares(lengths, length.get("edges") or []), length["shares"])
         median, p90 = float(lengths.median()), float(lengths.quantile(0.9))
         add("length_psi", psi,
-            f"text length median {median:.0f} chars (reference {length.get('median', 0):.0f}), "
+            f"length median {median:.0f} {unit} (reference {length.get('median', 0):.0f}), "
             f"p90 {p90:.0f} (reference {length.get('p90', 0):.0f})",
             median=median, reference_median=length.get("median"), p90=p90, reference_p90=length.get("p90"))
 
     vocabulary = reference.get("vocabulary") or {}
-    if vocabulary.get("words"):
+    if vocabulary.get("words") and "text" in frame:
         counts = _word_counts(frame["text"])
         known = set(vocabulary["words"])
         top = _top_words(counts, int(vocabulary.get("top_n") or settings["vocabulary_top_n"]))
@@ -638,19 +716,19 @@ def build_data_docs(context, out_dir: str | Path) -> Path:
     return index
 
 
-def write_outputs(validation: Validation, profile: dict[str, Any] | None = None) -> None:
+def write_outputs(validation: Validation, kind, metadata: dict[str, Any], profile: dict[str, Any] | None = None) -> None:
     """Write every output; the directories move into place only once all of them are complete.
 
-    ``profile`` (the drift reference for the next run) is written last, after the summary.
+    ``validation`` holds the rows of the ingested table (not of the kind's checked view);
+    the accepted table keeps the ingested table's metadata. ``profile`` (the drift reference
+    for the next run) is written last, after the summary.
     """
-    from tasks.eda import write_eda_plots
-
     with contextlib.ExitStack() as stack:
         docs_tmp = stack.enter_context(atomic_path(DATA_DOCS))
         build_data_docs(validation.context, docs_tmp)
         eda_tmp = stack.enter_context(atomic_path(EDA_DIR))
-        write_eda_plots(validation.accepted, eda_tmp)
-        write_parquet(validation.accepted, ACCEPTED)
+        kind.write_eda(validation.accepted, metadata, eda_tmp)
+        write_parquet(validation.accepted, ACCEPTED, metadata=metadata)
         write_parquet(validation.quarantine, QUARANTINE)
         write_json(SUMMARY, validation.summary)
         if profile is not None:
@@ -661,13 +739,17 @@ def main() -> None:
     """Run the validate stage with ``params.yaml`` ``validate``."""
     params = load_params("validate")
     settings = drift_params(params)
-    suite = load_suite()
     frame = read_parquet(INPUT, "the ingest stage (python -m tasks.ingest)")
-    ratings = pd.to_numeric(frame["rating"], errors="coerce") if "rating" in frame else None
-    params = resolve_rating_range(params, read_table_metadata(INPUT).get("rating_scale"), ratings)
+    metadata = read_table_metadata(INPUT)
+    kind = kinds.of(metadata)
+    suite = load_suite(SUITE_DIR / f"{kind.SUITE}.json")
+    checked = kind.checked_table(frame, metadata).reset_index(drop=True)
+    ratings = pd.to_numeric(checked["rating"], errors="coerce") if "rating" in checked else None
+    params = resolve_rating_range(params, metadata.get("rating_scale"), ratings)
+    classes = metadata.get("classes")
     started = time.perf_counter()
-    validation = validate_frame(frame, params, suite)
-    drift = compare_with_reference(validation.accepted, read_reference(REFERENCE), settings)
+    validation = validate_frame(checked, params, suite, classes)
+    drift = compare_with_reference(validation.accepted, read_reference(REFERENCE), settings, classes)
     validation.summary["drift"] = drift
     failures = drift_lines(drift, "fail")
     if failures:
@@ -681,7 +763,12 @@ def main() -> None:
         print(f"validate: warning: {line}", file=sys.stderr)
     if drift["status"] == "not compared":
         print(f"validate: warning: drift {drift['note']}", file=sys.stderr)
-    write_outputs(validation, data_profile(validation.accepted, settings))
+    profile = data_profile(validation.accepted, settings, classes)
+    bad = (validation.reasons != "").to_numpy()
+    frame = frame.reset_index(drop=True)
+    validation.accepted = frame[~bad].reset_index(drop=True)
+    validation.quarantine = frame[bad].assign(reason=validation.reasons[bad].to_numpy()).reset_index(drop=True)
+    write_outputs(validation, kind, metadata, profile)
     summary = validation.summary
     reasons = ", ".join(f"{reason}: {count}" for reason, count in summary["quarantine_reasons"].items())
     print(f"validate: {summary['rows_accepted']} of {summary['rows_in']} rows accepted -> {ACCEPTED}; "

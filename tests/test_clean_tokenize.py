@@ -5,11 +5,13 @@ import pandas as pd
 
 from conftest import synthetic_reviews
 
-from tasks.clean import assign_splits, clean, deduplicate
+from tasks.clean import assign_splits
+from tasks.kinds.text_classification import clean, deduplicate, featurize
 from tasks.textclean import CleanOptions, clean_text, lemmatizer
-from tasks.tokenize import encode, fit_vocabulary, sequence_length, tokenize
+from tasks.vocabulary import encode, fit_vocabulary, sequence_length
 
 DEFAULT = CleanOptions()
+SENTIMENT = {"classes": ["negative", "positive"]}
 
 
 def test_negations_survive_stopword_removal_and_markup_goes():
@@ -41,6 +43,18 @@ def test_duplicates_and_conflicts_are_removed():
     assert kept["text"].tolist() == ["a b", "d"] and duplicates == 1 and conflicting == 2
 
 
+def test_stratified_split_keeps_each_class_share_and_a_source_split_is_kept(tiny_frame):
+    frame = tiny_frame.iloc[:200]
+    split = assign_splits(frame, 0.1, 0.2, seed=3, stratify=True)
+    for label, group in frame.groupby("label"):
+        share = (split[group.index] == "test").mean()
+        assert abs(share - 0.2) <= 1 / len(group)
+    given = frame.assign(split=["test" if number % 4 == 0 else "train" for number in range(len(frame))])
+    kept = assign_splits(given, 0.25, 0.2, seed=3)
+    assert (kept[given["split"] == "test"] == "test").all()
+    assert set(kept[given["split"] == "train"]) == {"train", "validation"}
+
+
 def test_split_is_stable_when_rows_are_added(tiny_frame):
     frame = tiny_frame
     before = assign_splits(frame, 0.1, 0.2, seed=42)
@@ -52,10 +66,11 @@ def test_split_is_stable_when_rows_are_added(tiny_frame):
 
 def test_clean_stage_keeps_texts_apart_and_classes_balanced():
     frame = synthetic_reviews(rows=3000, seed=5)
-    splits, summary = clean(frame, {**DEFAULT.__dict__, "validation_fraction": 0.15, "test_fraction": 0.25, "seed": 1, "workers": 2})
+    cleaned = clean(frame, SENTIMENT, {**DEFAULT.__dict__, "validation_fraction": 0.15, "test_fraction": 0.25, "seed": 1, "workers": 2})
+    splits, summary = cleaned.splits, cleaned.summary
     texts = [set(part["text"]) for part in splits.values()]
     assert not (texts[0] & texts[1]) and not (texts[0] & texts[2]) and not (texts[1] & texts[2])
-    rates = summary["positive_rate"]
+    rates = {name: shares["positive"] for name, shares in summary["class_shares"].items()}
     # Sampling noise only: about 4 standard deviations at these split sizes.
     assert abs(rates["train"] - rates["test"]) < 0.07 and abs(rates["train"] - rates["validation"]) < 0.07
     assert sum(summary["rows"].values()) + summary["duplicates_removed"] + summary["conflicting_labels_removed"] == len(frame)
@@ -73,8 +88,13 @@ def test_tokenize_matches_keras_text_vectorization(tiny_frame):
     """The saved model's TextVectorization must map text exactly as tokenize did."""
     from keras import layers
 
-    splits, _ = clean(tiny_frame, {**DEFAULT.__dict__, "validation_fraction": 0.1, "test_fraction": 0.2, "seed": 0, "workers": 1})
-    vocabulary, meta, tables = tokenize(splits, {"vocab_size": 30, "min_count": 1, "max_len": 12, "length_percentile": 95})
+    splits = clean(tiny_frame, SENTIMENT, {**DEFAULT.__dict__, "validation_fraction": 0.1, "test_fraction": 0.2, "seed": 0,
+                                           "workers": 1}).splits
+    splits = {name: splits[name] for name in ("train", "validation")}
+    files = featurize(splits, {"kind": "text_classification", **SENTIMENT, "clean": {}},
+                      {"vocab_size": 30, "min_count": 1, "max_len": 12, "length_percentile": 95})
+    vocabulary, meta, tables = files["vocab.txt"].split("\n")[:-1], files["meta.json"], files
+    tables = {"validation": files["validation.parquet"]}
     vectorize = layers.TextVectorization(standardize=None, split="whitespace", vocabulary=vocabulary, output_sequence_length=12)
     keras_ids = vectorize(splits["validation"]["text"].tolist()).numpy()
     for ours, theirs in zip(tables["validation"]["ids"], keras_ids):

@@ -19,20 +19,21 @@ from tasks import validate
 from tasks.common import PipelineError, write_parquet
 
 SETTINGS = validate.drift_params({})
-STAGE_PARAMS = {"min_chars": 3, "max_chars": 100000, "min_class_fraction": 0.02, "min_rows": 20,
+STAGE_PARAMS = {"min_chars": 3, "max_chars": 100000, "min_class_fraction": 0.02, "min_class_count": 5, "min_rows": 20,
                 "rating_min": 1, "rating_max": 5}
+CLASSES = ["negative", "positive"]
 
 
 def reviews(rows: int = 400, seed: int = 0, positive_rate: float = 0.7, department: str | None = "Tops") -> pd.DataFrame:
     frame = synthetic_reviews(rows, seed, positive_rate).astype({"id": "string", "text": "string"})
-    frame["label"] = frame["label"].astype("Int8")
+    frame["label"] = frame["label"].astype("Int16")
     if department:
         frame["department"] = pd.Series([department if i % 3 else "Dresses" for i in range(rows)], dtype="string")
     return frame
 
 
 def compare(reference: pd.DataFrame, incoming: pd.DataFrame, settings: dict = SETTINGS) -> dict:
-    return validate.compare_with_reference(incoming, validate.data_profile(reference, settings), settings)
+    return validate.compare_with_reference(incoming, validate.data_profile(reference, settings, CLASSES), settings, CLASSES)
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -40,11 +41,11 @@ def compare(reference: pd.DataFrame, incoming: pd.DataFrame, settings: dict = SE
 
 def test_profile_is_small_deterministic_json():
     frame = reviews()
-    profile = validate.data_profile(frame, SETTINGS)
-    assert profile == validate.data_profile(frame.copy(), SETTINGS)
+    profile = validate.data_profile(frame, SETTINGS, CLASSES)
+    assert profile == validate.data_profile(frame.copy(), SETTINGS, CLASSES)
     assert json.loads(json.dumps(profile)) == profile
     assert profile["rows"] == 400 and profile["columns"] == ["department", "id", "label", "text"]
-    assert abs(profile["positive_rate"] - frame["label"].mean()) < 1e-6
+    assert abs(profile["class_shares"]["positive"] - frame["label"].mean()) < 1e-6
     assert abs(sum(profile["length"]["shares"]) - 1) < 1e-6
     assert len(profile["length"]["shares"]) == len(profile["length"]["edges"]) + 1
     assert profile["categories"] == {"department": ["Dresses", "Tops"]}
@@ -62,21 +63,21 @@ def test_same_kind_of_data_passes():
     assert drift["status"] == "ok", drift
     checks = drift["checks"]
     assert set(checks) == set(validate.DRIFT_CHECKS)
-    assert checks["positive_rate_delta"]["value"] < 0.1
+    assert checks["class_share_delta"]["value"] < 0.1
     assert checks["length_psi"]["value"] < 0.1
     assert checks["vocabulary_overlap_min"]["value"] == 1.0
     assert checks["new_category_share"]["value"] == 0.0
     identical = compare(reviews(), reviews())
-    assert identical["checks"]["length_psi"]["value"] == 0 and identical["checks"]["positive_rate_delta"]["value"] == 0
+    assert identical["checks"]["length_psi"]["value"] == 0 and identical["checks"]["class_share_delta"]["value"] == 0
 
 
 def test_class_balance_shift_fails_with_values():
     drift = compare(reviews(positive_rate=0.7), reviews(seed=1, positive_rate=0.2))
-    check = drift["checks"]["positive_rate_delta"]
+    check = drift["checks"]["class_share_delta"]
     assert drift["status"] == "fail" and check["status"] == "fail" and check["value"] > 0.25
     [line] = validate.drift_lines(drift, "fail")
-    assert line.startswith("drift check 'positive_rate_delta'") and "fail threshold 0.25" in line
-    assert re.search(r"\(positive rate \d+\.\d%, reference \d+\.\d%\)$", line), line
+    assert line.startswith("drift check 'class_share_delta'") and "fail threshold 0.25" in line
+    assert re.search(r"\(class 'positive' is \d+\.\d% of the rows, reference \d+\.\d%\)$", line), line
 
 
 def test_length_shift_fails():
@@ -115,10 +116,10 @@ def test_different_columns_are_not_compared():
 
 
 def test_null_thresholds_switch_a_level_off():
-    settings = validate.drift_params({"drift": {"positive_rate_delta": {"fail": None}}})
-    assert settings["positive_rate_delta"] == {"warn": 0.1, "fail": None}
+    settings = validate.drift_params({"drift": {"class_share_delta": {"fail": None}}})
+    assert settings["class_share_delta"] == {"warn": 0.1, "fail": None}
     drift = compare(reviews(positive_rate=0.7), reviews(seed=1, positive_rate=0.2), settings)
-    assert drift["checks"]["positive_rate_delta"]["status"] == "warn" and drift["status"] == "warn"
+    assert drift["checks"]["class_share_delta"]["status"] == "warn" and drift["status"] == "warn"
 
 
 @pytest.mark.parametrize("drift,message", [
@@ -156,7 +157,7 @@ def test_corrupt_reference_is_reported(tmp_path):
 
 def _run_stage(root: Path, frame: pd.DataFrame, drift: dict | None = None) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump({"validate": {**STAGE_PARAMS, **({"drift": drift} if drift else {})}}))
-    write_parquet(frame, root / validate.INPUT)
+    write_parquet(frame, root / validate.INPUT, metadata={"kind": "text_classification", "classes": CLASSES})
     validate.main()
 
 
@@ -189,7 +190,7 @@ def test_stage_records_drift_keeps_the_reference_and_stops_on_failure(tmp_path, 
     with pytest.raises(PipelineError) as error:
         _run_stage(tmp_path, reviews(seed=2, positive_rate=0.15))
     message = str(error.value)
-    assert "drift check 'positive_rate_delta'" in message and "fail threshold 0.25" in message
+    assert "drift check 'class_share_delta'" in message and "fail threshold 0.25" in message
     assert str(validate.REFERENCE) in message and "Nothing was written" in message
     assert _snapshot(tmp_path) == before
     assert not [p for p in tmp_path.rglob(".*") if p.name != ".gitignore"]  # no temporaries left

@@ -15,7 +15,7 @@ from conftest import ROOT, make_project, run
 from flows import dvcstages, pipeline, reports
 from flows.serve import deployment_spec, schedules
 
-STAGES = ["ingest", "validate", "clean", "tokenize", "train", "evaluate"]
+STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "train", "evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_drift_is_caught_or_followed(tmp_path: Path):
     assert dvcstages.stage_order(tmp_path) == [*STAGES, "report"]
     # Listed out of order: the flow still runs upstream stages first.
     stages = spec["stages"]
-    shuffled = {name: stages[name] for name in ["evaluate", "train", "ingest", "validate", "clean", "tokenize"]}
+    shuffled = {name: stages[name] for name in ["evaluate", "train", "baseline", "ingest", "validate", "clean", "tokenize", "source"]}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({**spec, "stages": shuffled}, sort_keys=False))
     assert dvcstages.stage_order(tmp_path) == STAGES
     # A renamed stage would silently lose its options (the gpu tag): refused.
@@ -163,13 +163,13 @@ def test_overrides_use_dvc_set_param_semantics(tmp_path: Path):
     assert pipeline.to_hydra_overrides({"train.epochs": 3, "train.bidirectional": False, "train.model": "lstm",
                                         "ingest.text_columns": ["a", "b"]}) == [
         "train.epochs=3", "train.bidirectional=false", "train.model=lstm", 'ingest.text_columns=["a", "b"]']
-    before = yaml.safe_load((project / "params.yaml").read_text())["train"]
-    changes = pipeline.apply_param_overrides(project, {"train.epochs": str(before["epochs"] + 1), "train.units": 3,
-                                                       "+notes.reason": "retry"})
-    assert changes == {"train.epochs": [before["epochs"], before["epochs"] + 1], "train.units": [before["units"], 3],
-                       "notes": [None, {"reason": "retry"}]}
+    before = yaml.safe_load((project / "params.yaml").read_text())["train"]["text_classification"]
+    changes = pipeline.apply_param_overrides(project, {"train.text_classification.epochs": str(before["epochs"] + 1),
+                                                       "train.text_classification.units": 3, "+notes.reason": "retry"})
+    assert changes == {"train.text_classification.epochs": [before["epochs"], before["epochs"] + 1],
+                       "train.text_classification.units": [before["units"], 3], "notes": [None, {"reason": "retry"}]}
     params = yaml.safe_load((project / "params.yaml").read_text())
-    assert params["train"]["epochs"] == before["epochs"] + 1 and params["notes"] == {"reason": "retry"}
+    assert params["train"]["text_classification"]["epochs"] == before["epochs"] + 1 and params["notes"] == {"reason": "retry"}
     with pytest.raises(ValueError, match="cannot apply overrides"):
         pipeline.apply_param_overrides(project, {"train.epochz": 1})  # unknown keys need +, as in dvc exp run -S
     with pytest.raises(ValueError, match="dotted parameter name"):

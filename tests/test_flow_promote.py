@@ -70,13 +70,19 @@ def test_report_tables(tmp_path: Path):
                                 "majority_baseline": 0.6}
     assert rows["macro_f1"]["majority_baseline"] == round(0.6 / 1.6, 4) and rows["roc_auc"]["majority_baseline"] == 0.5
     assert rows["macro_f1"]["previous_run"] is None
-    (tmp_path / "confusion.csv").write_text("actual,predicted\n0,0\n0,1\n1,1\n1,1\n1,0\n")
+    (tmp_path / "confusion.csv").write_text("actual,predicted\nnegative,negative\nnegative,positive\npositive,positive\n"
+                                            "positive,positive\npositive,negative\n")
     assert reports.confusion_table(tmp_path / "confusion.csv") == [
-        {"actual \\ predicted": "negative (0)", "predicted negative (0)": 1, "predicted positive (1)": 1},
-        {"actual \\ predicted": "positive (1)", "predicted negative (0)": 1, "predicted positive (1)": 2},
+        {"actual \\ predicted": "negative", "predicted negative": 1, "predicted positive": 1},
+        {"actual \\ predicted": "positive", "predicted negative": 1, "predicted positive": 2},
     ]
-    (tmp_path / "counts.csv").write_text("label,count\n0,30\n1,90\n")
-    assert reports.class_balance_table(tmp_path / "counts.csv")[1] == {"label": "positive (1)", "count": 90, "share": 0.75}
+    (tmp_path / "confusion.csv").write_text("actual,predicted\nb,b\na,c\nc,c\n")
+    assert [list(row.values()) for row in reports.confusion_table(tmp_path / "confusion.csv")] == [
+        ["a", 0, 0, 1], ["b", 0, 1, 0], ["c", 0, 0, 1]]
+    rows = {row["metric"]: row for row in reports.metrics_table({"macro_f1": 0.5, "majority_rate": 0.5, "n_classes": 4}, None)}
+    assert rows["macro_f1"]["majority_baseline"] == round(2 * 0.5 / 1.5 / 4, 4)
+    (tmp_path / "counts.csv").write_text("label,count\nnegative,30\npositive,90\n")
+    assert reports.class_balance_table(tmp_path / "counts.csv")[1] == {"label": "positive", "count": 90, "share": 0.75}
     summary = {"success": True, "suite": "reviews", "rows_in": 10, "rows_accepted": 9, "rows_quarantined": 1,
                "quarantine_reasons": {"too short": 1}, "data_docs": "reports/data_docs/index.html",
                "expectations": [{"expectation": "a", "success": True}, {"expectation": "b", "column": "text", "success": False,

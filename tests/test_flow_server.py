@@ -27,7 +27,13 @@ from flows import dvcstages, reports
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "validate", "clean", "tokenize", "train", "evaluate"]
+STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "train", "evaluate"]
+ALWAYS_RUNS = {"source"}  # always_changed in dvc.yaml: it re-lists what ingest.source matches
+
+
+def names(outcome: str, stages: list[str] = STAGES) -> list[str]:
+    """Task run names when DVC's outcome for every stage is ``outcome`` (the source stage always runs)."""
+    return [f"{stage} (ran)" if stage in ALWAYS_RUNS else f"{stage} ({outcome})" for stage in stages]
 CLI = [sys.executable, "-m", "flows.pipeline"]
 _SHARED: dict[str, Any] = {}
 
@@ -225,16 +231,17 @@ def first_run(server, tmp_path_factory) -> dict[str, Any]:
     return shared_first_run(server, tmp_path_factory)
 
 
-def test_first_run_runs_six_stages_in_order_with_reports(server, first_run):
+def test_first_run_runs_every_stage_in_order_with_reports(server, first_run):
     project, run_id = first_run["project"], first_run["flow_run_id"]
     assert flow_run(server, run_id).state.is_completed()
-    runs = task_runs(server, run_id, 6)
+    runs = task_runs(server, run_id, len(STAGES))
     stages = stage_runs(runs)
-    assert [r.name for r in stages] == [f"{stage} (ran)" for stage in STAGES]
-    assert [r.state_name for r in stages] == ["Completed"] * 6
-    assert "gpu" in stages[4].tags and all("gpu" not in r.tags for r in stages[:4] + stages[5:])
+    assert [r.name for r in stages] == names("ran")
+    assert [r.state_name for r in stages] == ["Completed"] * len(STAGES)
+    train = STAGES.index("train")
+    assert "gpu" in stages[train].tags and all("gpu" not in r.tags for r in stages[:train] + stages[train + 1:])
     assert all(r.state.message.startswith("DVC ran the stage") for r in stages)
-    assert "models=" in stages[4].state.message  # the md5 of the model, from dvc.lock
+    assert "models=" in stages[train].state.message  # the md5 of the model, from dvc.lock
     assert [r.name for r in runs if r not in stages] == ["promote"]
 
     found = artifacts(server, run_id)
@@ -277,9 +284,9 @@ def test_rerun_shows_every_stage_skipped_by_dvc(server, first_run):
     project = first_run["project"]
     result, run_id = run_flow(server, project)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    stages = stage_runs(task_runs(server, run_id, 6))
-    assert [r.name for r in stages] == [f"{stage} (skipped)" for stage in STAGES]
-    assert [r.state_name for r in stages] == ["Skipped"] * 6
+    stages = stage_runs(task_runs(server, run_id, len(STAGES)))
+    assert [r.name for r in stages] == names("skipped")
+    assert [r.state_name for r in stages] == ["Completed" if stage in ALWAYS_RUNS else "Skipped" for stage in STAGES]
     assert all(r.state.is_completed() for r in stages)
     found = artifacts(server, run_id)
     rows = table(found["rnnflow-metrics"])
@@ -290,10 +297,10 @@ def test_rerun_shows_every_stage_skipped_by_dvc(server, first_run):
 
 def test_overrides_run_as_a_named_dvc_experiment(server, first_run):
     project = first_run["project"]
-    result, run_id = run_flow(server, project, "--set", "evaluate.worst_examples=5", "--name", "tiny-exp")
+    result, run_id = run_flow(server, project, "--set", "evaluate.text_classification.worst_examples=5", "--name", "tiny-exp")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    runs = task_runs(server, run_id, 6)
-    assert [r.name for r in stage_runs(runs)] == [f"{stage} (skipped)" for stage in STAGES[:-1]] + ["evaluate (ran)"]
+    runs = task_runs(server, run_id, len(STAGES))
+    assert [r.name for r in stage_runs(runs)] == names("skipped", STAGES[:-1]) + ["evaluate (ran)"]
     assert [r.name for r in runs if "dvc-stage" not in r.tags] == ["set-params", "save-experiment", "promote"]
     ref = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], project).stdout.split()
     assert any(name.endswith("/tiny-exp") for name in ref), ref
@@ -303,7 +310,7 @@ def test_overrides_run_as_a_named_dvc_experiment(server, first_run):
     files = run(["git", "show", "--name-only", "--format=", next(n for n in ref if n.endswith("/tiny-exp"))], project).stdout
     assert "dvc.lock" in files and "metrics/evaluate.json" in files
     assert "tiny-exp" in artifacts(server, run_id)["rnnflow-experiment"].data
-    assert "evaluate.worst_examples" in artifacts(server, run_id)["rnnflow-experiment"].data
+    assert "evaluate.text_classification.worst_examples" in artifacts(server, run_id)["rnnflow-experiment"].data
 
 
 def test_invalid_data_fails_at_validate(server, tmp_path):
@@ -313,9 +320,10 @@ def test_invalid_data_fails_at_validate(server, tmp_path):
     assert result.returncode == 1
     assert "validate" in result.stderr
     assert flow_run(server, run_id).state.is_failed()
-    runs = task_runs(server, run_id, 2)
-    assert [(r.name, r.state_name) for r in runs] == [("ingest (ran)", "Completed"), ("validate (failed)", "Failed")]
-    assert runs[1].run_count == 1  # a validation failure is not retried
+    runs = task_runs(server, run_id, 3)
+    assert [(r.name, r.state_name) for r in runs] == [("source (ran)", "Completed"), ("ingest (ran)", "Completed"),
+                                                      ("validate (failed)", "Failed")]
+    assert runs[2].run_count == 1  # a validation failure is not retried
     report = artifacts(server, run_id)["rnnflow-validation"].data
     assert "Data validation: FAILED" in report
     assert (project / "data/ingested/reviews.parquet").exists()  # the good upstream output stays
@@ -347,8 +355,8 @@ def test_deployment_from_prefect_yaml_runs_on_a_worker(server, first_run, tmp_pa
         )
     assert len(runs) == 1, worker.stdout[-3000:] + worker.stderr[-3000:]
     assert runs[0].state.is_completed(), worker.stdout[-3000:] + worker.stderr[-3000:]
-    all_runs = task_runs(server, str(runs[0].id), 6)
-    assert [r.name for r in stage_runs(all_runs)] == [f"{stage} (skipped)" for stage in STAGES]
+    all_runs = task_runs(server, str(runs[0].id), len(STAGES))
+    assert [r.name for r in stage_runs(all_runs)] == names("skipped")
     assert [r.name for r in all_runs][-1] == "dvc-push"
     assert any(path.is_file() for path in (remote / "files").rglob("*")), "dvc push sent nothing to the remote"
 

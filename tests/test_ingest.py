@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SHARED
 from tasks.common import PipelineError
-from tasks.ingest import ingest, read_source
+from tasks.ingest import ingest, read_one_table, read_source
 
 CLOTHING = SHARED / "data" / "womens_clothing_ecommerce_reviews.csv.gz"
 IMDB = SHARED / "data" / "imdb_train.csv.gz"
@@ -23,7 +23,7 @@ def table_params(source: Path, **extra) -> dict:
 
 @pytest.mark.skipif(not CLOTHING.exists(), reason="../shared clothing reviews not present")
 def test_clothing_profile_on_the_real_file():
-    frame, summary = ingest({**CLOTHING_PARAMS, "source": str(CLOTHING)})
+    frame, metadata, summary = ingest({**CLOTHING_PARAMS, "source": str(CLOTHING)})
     assert summary["rows_read"] == 23486
     # 2,871 reviews rated 3 are dropped by the label rule; the rest keep their rating.
     assert summary["rows"] == 23486 - 2871
@@ -33,6 +33,8 @@ def test_clothing_profile_on_the_real_file():
     with_text = frame[frame["text"].notna()]
     assert round(with_text["label"].mean(), 3) == 0.880  # the measured positive share
     assert {"department", "class_name", "age", "recommended"} <= set(frame.columns)
+    assert metadata["kind"] == "text_classification" and metadata["classes"] == ["negative", "positive"]
+    assert metadata["rating_scale"] == [1, 5]
 
 
 def test_clothing_text_joins_title_and_review(tmp_path: Path):
@@ -40,34 +42,49 @@ def test_clothing_text_joins_title_and_review(tmp_path: Path):
     pd.DataFrame(
         {"Unnamed: 0": [7, 8], "Title": ["Love it", None], "Review Text": ["Fits well", "Too small"], "Rating": [5, 1]}
     ).to_csv(source, index=False)
-    frame, _ = ingest({**CLOTHING_PARAMS, "source": str(source)})
+    frame = ingest({**CLOTHING_PARAMS, "source": str(source)})[0]
     assert frame["text"].tolist() == ["Love it. Fits well", "Too small"]
     assert frame["id"].tolist() == ["clothing-7", "clothing-8"]
 
 
 @pytest.mark.skipif(not IMDB.exists(), reason="../shared imdb not present")
 def test_imdb_profile():
-    frame, summary = ingest({"dataset": "imdb", "source": str(IMDB)})
-    assert summary["rows"] == 25000 and summary["labels"] == {"0": 12500, "1": 12500}
+    summary = ingest({"dataset": "imdb", "source": str(IMDB)})[2]
+    assert summary["rows"] == 25000 and summary["labels"] == {"negative": 12500, "positive": 12500}
 
 
 def test_movie_reviews_from_nltk_path():
-    frame, summary = ingest({"dataset": "movie_reviews", "source": "nltk"})
-    assert summary["labels"] == {"0": 1000, "1": 1000}
+    frame, _, summary = ingest({"dataset": "movie_reviews", "source": "nltk"})
+    assert summary["labels"] == {"negative": 1000, "positive": 1000}
     assert frame["id"].str.startswith("movie_reviews-").all()
 
 
 def test_table_profile_reads_jsonl_and_maps_label_words(tmp_path: Path):
     source = tmp_path / "r.jsonl"
     pd.DataFrame({"body": ["good", "bad", "meh"], "stars": ["pos", "neg", "??"]}).to_json(source, orient="records", lines=True)
-    frame, _ = ingest({**TABLE, "source": str(source), "text_columns": ["body"], "label_column": "stars"})
-    assert frame["label"].tolist() == [1, 0, pd.NA]
+    declared = {**TABLE, "source": str(source), "text_columns": ["body"], "label_column": "stars", "classes": ["neg", "pos"]}
+    frame, metadata, _ = ingest(declared)
+    assert frame["label"].tolist() == [1, 0, pd.NA] and metadata["classes"] == ["neg", "pos"]
+    # Without declared classes, "??" is a third class: labels are classes as written.
+    frame, metadata, _ = ingest({**declared, "classes": None})
+    assert metadata["classes"] == ["??", "neg", "pos"] and frame["label"].tolist() == [2, 1, 0]
+
+
+def test_table_profile_binary_words_and_natural_class_order(tmp_path: Path):
+    source = tmp_path / "r.csv"
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["True", "no", "yes", ""]}).to_csv(source, index=False)
+    frame, metadata, _ = ingest(table_params(source))
+    assert metadata["classes"] == ["negative", "positive"] and frame["label"].tolist() == [1, 0, 1, pd.NA]
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["10", "2", "Dresses"]}).to_csv(source, index=False)
+    frame, metadata, _ = ingest(table_params(source))
+    assert metadata["classes"] == ["2", "10", "Dresses"] and frame["label"].tolist() == [1, 0, 2]
 
 
 def test_directory_and_glob_sources_read_every_file(tmp_path: Path, tiny_frame):
     tiny_frame.iloc[:100].to_csv(tmp_path / "a.csv", index=False)
     tiny_frame.iloc[100:].to_parquet(tmp_path / "b.parquet")
     assert len(ingest(table_params(tmp_path))[0]) == len(tiny_frame)
+    assert len(ingest(table_params(tmp_path / "*"))[0]) == len(tiny_frame)
     assert len(ingest(table_params(tmp_path / "*.csv"))[0]) == 100
 
 
@@ -93,14 +110,16 @@ def test_broken_csv_gets_a_clear_error(tmp_path: Path, content: bytes, message: 
 def test_missing_path_truncated_parquet_and_bad_gzip(tmp_path: Path, tiny_frame):
     with pytest.raises(PipelineError, match="no such file"):
         read_source(str(tmp_path / "absent.csv"))
+    with pytest.raises(PipelineError, match="the pattern matches no file"):
+        read_source(str(tmp_path / "absent-*.csv"))
     tiny_frame.to_parquet(tmp_path / "t.parquet")
     data = (tmp_path / "t.parquet").read_bytes()
     (tmp_path / "t.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(PipelineError, match="cannot be read as .parquet"):
-        read_source(str(tmp_path / "t.parquet"))
+        read_one_table(tmp_path / "t.parquet")
     (tmp_path / "x.csv.gz").write_bytes(gzip.compress(b"id,text,label\n1,a,1\n")[:-8])
     with pytest.raises(PipelineError, match="gzip"):
-        read_source(str(tmp_path / "x.csv.gz"))
+        read_one_table(tmp_path / "x.csv.gz")
 
 
 def test_unknown_dataset_names_the_parameter():

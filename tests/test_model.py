@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 from keras import layers
 
-from conftest import run
+from conftest import run, up_to_date
 from tasks.common import PipelineError
-from tasks.model import build_classifier, cudnn_eligible, load_text_model
+from tasks.model import build_text_classifier, cudnn_eligible, load_model
 
 PARAMS = {"model": "gru", "bidirectional": True, "layers": 2, "units": 4, "embedding_dim": 4, "dropout": 0.1, "pooling": "max"}
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
 def test_built_recurrent_layers_are_cudnn_eligible(kind: str):
-    model = build_classifier({**PARAMS, "model": kind}, vocab_size=50)
+    model = build_text_classifier({**PARAMS, "model": kind}, vocab_size=50)
     recurrent = [layer for layer in model.layers if isinstance(layer, layers.Bidirectional)]
     assert len(recurrent) == 2
     assert all(cudnn_eligible(layer) == [] for layer in recurrent)
@@ -39,7 +39,7 @@ def test_cudnn_rules_name_what_breaks_eligibility():
 
 
 def test_padding_is_masked_so_right_padding_does_not_change_predictions():
-    model = build_classifier({**PARAMS, "bidirectional": False, "layers": 1}, vocab_size=50)
+    model = build_text_classifier({**PARAMS, "bidirectional": False, "layers": 1}, vocab_size=50)
     short = model.predict_on_batch(keras.ops.convert_to_tensor([[5, 6, 7]]))
     padded = model.predict_on_batch(keras.ops.convert_to_tensor([[5, 6, 7, 0, 0, 0]]))
     assert float(short[0, 0]) == pytest.approx(float(padded[0, 0]), abs=1e-6)
@@ -47,7 +47,7 @@ def test_padding_is_masked_so_right_padding_does_not_change_predictions():
 
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(PipelineError, match="train.model 'transformer'"):
-        build_classifier({**PARAMS, "model": "transformer"}, vocab_size=10)
+        build_text_classifier({**PARAMS, "model": "transformer"}, vocab_size=10)
 
 
 def test_safe_mode_refuses_code_in_a_model_file(tmp_path: Path):
@@ -55,7 +55,7 @@ def test_safe_mode_refuses_code_in_a_model_file(tmp_path: Path):
     model = keras.Model(inputs, layers.Lambda(lambda x: x * 2)(inputs))
     model.save(tmp_path / "evil.keras")
     with pytest.raises(ValueError, match="(?i)safe"):
-        load_text_model(str(tmp_path / "evil.keras"))
+        load_model(str(tmp_path / "evil.keras"))
 
 
 def test_predict_cli_scores_raw_text(trained_project: Path):
@@ -84,4 +84,4 @@ def test_training_twice_gives_identical_metrics(trained_project: Path):
     run(["dvc", "repro", "--force", "--single-item", "train"], trained_project)
     run(["dvc", "repro", "--single-item", "evaluate"], trained_project)
     assert json.loads((trained_project / "metrics/evaluate.json").read_text()) == before
-    assert "Data and pipelines are up to date" in run(["dvc", "status"], trained_project).stdout
+    assert up_to_date(run(["dvc", "status"], trained_project).stdout)

@@ -35,8 +35,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, SHARED, make_project, run, synthetic_reviews
-from tasks import common, train
+from conftest import ROOT, SHARED, make_project, run, synthetic_reviews, up_to_date
+from tasks import common, train, training
 
 # --------------------------------------------------------------------------- dvc.yaml: keep the last good outputs
 
@@ -252,13 +252,15 @@ TABLE_LEVEL = [
     ("non_utf8", _non_utf8, "ingest", ["data/raw/latin1.csv: line 3 is not UTF-8", "byte 0xff"]),
     ("nul_bytes", _nul, "ingest", ["data/raw/nul.csv: NUL byte at line 4"]),
     ("truncated_parquet", _truncated_parquet, "ingest", ["data/raw/reviews.parquet: cannot be read as .parquet"]),
-    ("missing_path", lambda root: "data/raw/does_not_exist.csv", "dvc", ["data/raw/does_not_exist.csv"]),
-    ("url_not_answering", lambda root: f"http://127.0.0.1:{closed_port()}/x.csv", "dvc",
-     ["http://127.0.0.1:", "/x.csv", "does not exist"]),
+    ("missing_path", lambda root: "data/raw/does_not_exist.csv", "source",
+     ["data/raw/does_not_exist.csv: no such file or folder"]),
+    ("glob_matching_nothing", lambda root: "data/raw/nothing-*.csv", "source", ["data/raw/nothing-*.csv: the pattern matches no file"]),
+    ("url_not_answering", lambda root: f"http://127.0.0.1:{closed_port()}/x.csv", "source",
+     ["http://127.0.0.1:", "/x.csv", "could not download after 3 attempts"]),
     ("one_class_only", _write("positive.csv", _csv_bytes(clothing_csv(positive_rate=1.0))), "validate",
-     ["expect_column_distinct_values_to_contain_set failed for column 'label'"]),
+     ["expect_column_min_to_be_between failed for column 'count'", "classes: 'negative' 0 rows"]),
     ("class_balance_drift", _write("drifted.csv", _csv_bytes(clothing_csv(seed=4, positive_rate=0.2))), "validate",
-     ["drift check 'positive_rate_delta'", "fail threshold 0.25", REFERENCE_OUT]),
+     ["drift check 'class_share_delta'", "fail threshold 0.25", REFERENCE_OUT]),
 ]
 
 
@@ -275,7 +277,7 @@ def test_table_level_problem_stops_and_changes_nothing(clothing_project, make_so
             assert words in result.stderr, f"{words!r} not in stderr:\n{result.stderr}"
         assert "Traceback" not in result.stderr
         ran = [stage for stage in ("ingest", "validate", "clean") if f"Running stage '{stage}'" in result.stdout]
-        assert ran == {"dvc": [], "ingest": ["ingest"], "validate": ["ingest", "validate"]}[stops_at], result.stdout
+        assert ran == {"source": [], "ingest": ["ingest"], "validate": ["ingest", "validate"]}[stops_at], result.stdout
         # Byte for byte, the last good outputs are still there (ingest's own outputs differ
         # only when ingest itself succeeded and a later check stopped the pipeline).
         now = hashes(root, RECORDED)
@@ -319,7 +321,7 @@ def test_row_level_problems_are_quarantined_and_the_run_goes_on(clothing_project
         # The accepted rows are exactly the good ones: nothing downstream changes, the model included.
         accepted = pd.read_parquet(root / "data/validated/reviews.parquet")
         assert sorted(accepted["id"]) == sorted(f"clothing-{n}" for n in range(300))
-        assert "Data and pipelines are up to date" in run(["dvc", "status"], root).stdout
+        assert up_to_date(run(["dvc", "status"], root).stdout)
         assert sha256(root / "models/model.keras") == clothing_project["hashes"]["models/model.keras"]
     finally:
         restore(root)
@@ -329,7 +331,7 @@ def test_row_level_problems_are_quarantined_and_the_run_goes_on(clothing_project
 def test_after_all_bad_inputs_the_checkout_is_as_it_was(clothing_project):
     root = clothing_project["root"]
     assert hashes(root, RECORDED) == clothing_project["hashes"]
-    assert "Data and pipelines are up to date" in run(["dvc", "status"], root).stdout
+    assert up_to_date(run(["dvc", "status"], root).stdout)
     assert run(["git", "status", "--porcelain"], root).stdout == ""
 
 
@@ -338,16 +340,16 @@ def test_after_all_bad_inputs_the_checkout_is_as_it_was(clothing_project):
 
 def test_unusable_backup_is_discarded(tmp_path, capsys):
     backup = tmp_path / "checkpoints" / "abc"
-    assert train.resumable_epoch(backup) == 0
+    assert training.resumable_epoch(backup) == 0
     backup.mkdir(parents=True)
-    (backup / train.BACKUP_METADATA).write_text('{"epoch": 3, "weights": "epoch-0003.weights.h5"}')
+    (backup / training.BACKUP_METADATA).write_text('{"epoch": 3, "weights": "epoch-0003.weights.h5"}')
     (backup / "epoch-0003.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n half of a file")
-    assert train.resumable_epoch(backup) == 0
+    assert training.resumable_epoch(backup) == 0
     assert not backup.exists()
     assert "discarding the unusable backup" in capsys.readouterr().err
     backup.mkdir(parents=True)
-    (backup / train.BACKUP_METADATA).write_text('{"epoch": 3, "wei')  # killed mid-write
-    assert train.resumable_epoch(backup) == 0 and not backup.exists()
+    (backup / training.BACKUP_METADATA).write_text('{"epoch": 3, "wei')  # killed mid-write
+    assert training.resumable_epoch(backup) == 0 and not backup.exists()
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +357,7 @@ def crash_project(tmp_path_factory) -> Path:
     """4,000 reviews (a training epoch takes seconds), 6 epochs without early stopping; run up
     to tokenize and committed. Training runs outside DVC first, then through it."""
     root = make_project(tmp_path_factory.mktemp("crash") / "project", frame=synthetic_reviews(4000, seed=1),
-                        overrides={"train": {"epochs": 6, "early_stopping_patience": 6}})
+                        overrides={"train": {"text_classification": {"epochs": 6, "early_stopping_patience": 6}}})
     spec = yaml.safe_load((root / "dvc.yaml").read_text())
     (root / "dvc.yaml").write_text(yaml.safe_dump(with_reliability_outs(spec), sort_keys=False))
     run(["dvc", "repro", "tokenize"], root)
@@ -375,7 +377,7 @@ def _epoch_reached(root: Path, epoch: int):
 
 
 def _backups(root: Path) -> list[Path]:
-    return [path for path in (root / train.CHECKPOINT_ROOT).glob("*") if path.is_dir()]
+    return [path for path in (root / training.CHECKPOINT_ROOT).glob("*") if path.is_dir()]
 
 
 @pytest.mark.slow
@@ -386,7 +388,7 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(cr
     wait_for(_epoch_reached(root, 2), 300, "epoch 2 of the first training", process)
     kill_group(process)
     [backup] = _backups(root)
-    killed_at = json.loads((backup / train.BACKUP_METADATA).read_text())["epoch"]
+    killed_at = json.loads((backup / training.BACKUP_METADATA).read_text())["epoch"]
     assert 2 <= killed_at < 6
     assert not (root / "models").exists() and not (root / train.SUMMARY).exists()  # nothing half-written
 
@@ -403,7 +405,7 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(cr
 
     # The same training uninterrupted. A corrupt backup planted for it is discarded, not fatal.
     backup.mkdir(parents=True)
-    (backup / train.BACKUP_METADATA).write_text('{"epoch": 4, "weights": "epoch-0004.weights.h5"}')
+    (backup / training.BACKUP_METADATA).write_text('{"epoch": 4, "weights": "epoch-0004.weights.h5"}')
     (backup / "epoch-0004.weights.h5").write_bytes(b"not HDF5")
     straight = run([sys.executable, "-m", "tasks.train"], root)
     assert "discarding the unusable backup" in straight.stderr and "Epoch 1/6" in straight.stdout
@@ -413,7 +415,7 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(cr
     # Only the data order after the resume differs (a fresh shuffle iterator): same quality.
     assert abs(resumed_end["val_loss"] - straight_end["val_loss"]) < 0.05
     assert abs(resumed_end["val_accuracy"] - straight_end["val_accuracy"]) < 0.03
-    assert abs(summary["best_val_auc"] - straight_summary["best_val_auc"]) < 0.02
+    assert abs(summary["val_roc_auc"] - straight_summary["val_roc_auc"]) < 0.02
     leftovers = glob.glob(str(root / ".models.*")) + glob.glob(str(root / "dvclive/.train.*"))
     print(f"resumed from epoch {killed_at}: val_loss {resumed_end['val_loss']:.4f} vs {straight_end['val_loss']:.4f} "
           f"uninterrupted; temporaries left by the kill: {[Path(p).name for p in leftovers]}")
@@ -438,7 +440,7 @@ def _kill_clean_mid_write(root: Path, log: Path) -> bool:
 def test_stage_killed_mid_write_leaves_the_old_output_or_none(crash_project, tmp_path):
     root = crash_project
     old = hashes(root, ["data/clean/*"])
-    assert set(old) == {f"data/clean/{name}" for name in ("train.parquet", "validation.parquet", "test.parquet", "options.json")}
+    assert set(old) == {f"data/clean/{name}" for name in ("train.parquet", "validation.parquet", "test.parquet", "meta.json")}
     caught = any(_kill_clean_mid_write(root, tmp_path / f"clean{attempt}.log") for attempt in range(3))
     assert caught, "the clean stage finished before its temporary output could be seen"
     # The old output, complete, or (killed between the two renames of a directory swap) none.
@@ -449,7 +451,7 @@ def test_stage_killed_mid_write_leaves_the_old_output_or_none(crash_project, tmp
     assert all(Path(path).name.startswith(".clean.") for path in temporaries)
     run([sys.executable, "-m", "tasks.clean"], root)
     assert hashes(root, ["data/clean/*"]) == old  # deterministic: the rerun gives the same bytes
-    assert "Data and pipelines are up to date" in run(["dvc", "status", "--with-deps", "tokenize"], root).stdout
+    assert up_to_date(run(["dvc", "status", "--with-deps", "tokenize"], root).stdout)
 
 
 @pytest.mark.slow
@@ -493,5 +495,5 @@ def test_concurrent_repro_fails_clearly_and_a_killed_repro_leaves_no_lock(crash_
     assert "Running stage 'train'" in survivor.stdout and "train: resuming from the backup of epoch" in survivor.stdout
     assert "Running stage 'evaluate'" in survivor.stdout
     status = run(["dvc", "status"], root)
-    assert "Data and pipelines are up to date" in status.stdout, status.stdout
+    assert up_to_date(status.stdout), status.stdout
     assert json.loads((root / train.SUMMARY).read_text())["epochs_run"] == 6

@@ -12,10 +12,13 @@ from tasks import validate
 from tasks.common import PipelineError, run_main, write_parquet
 from tasks.eda import write_eda_plots
 
+CLASSES = ["negative", "positive"]
+METADATA = {"kind": "text_classification", "classes": CLASSES}
 PARAMS = {
     "min_chars": 3,
     "max_chars": 200,
     "min_class_fraction": 0.2,
+    "min_class_count": 2,
     "min_rows": 6,
     "rating_min": 1,
     "rating_max": 5,
@@ -30,7 +33,7 @@ def make_frame(rows: int = 10, rating: bool = True, metadata: bool = True) -> pd
             "id": pd.Series([f"r{index}" for index in range(rows)], dtype="string"),
             "text": pd.Series([f"review number {index} is {'good' if label else 'bad'}"
                                for index, label in enumerate(labels)], dtype="string"),
-            "label": pd.Series(labels, dtype="Int8"),
+            "label": pd.Series(labels, dtype="Int16"),
         }
     )
     if rating:
@@ -64,7 +67,7 @@ def test_valid_frame_passes():
     assert list(result.quarantine.columns) == [*frame.columns, "reason"]
     types = {(e["expectation"], e["column"]) for e in result.summary["expectations"]}
     assert ("expect_column_values_to_be_between", "rating") in types
-    assert ("expect_column_mean_to_be_between", "label") in types
+    assert ("expect_column_min_to_be_between", "share") in types
     assert all(e["success"] for e in result.summary["expectations"])
 
 
@@ -90,7 +93,7 @@ def test_row_problems_are_quarantined_with_their_reason():
         "text length outside [3, 200] chars",
         "text length outside [3, 200] chars",
         "label is missing",
-        "label 2 is not 0 or 1",
+        "label 2 is not one of the classes",
         "rating 7 outside [1, 5]",
         "rating is missing",
         "duplicate id",
@@ -157,27 +160,27 @@ def _too_few_rows(frame):
 
 
 def _one_class(frame):
-    frame["label"] = pd.Series([1] * len(frame), dtype="Int8")
+    frame["label"] = pd.Series([1] * len(frame), dtype="Int16")
     frame["rating"] = 5.0
     return frame
 
 
 def _rare_class(frame):
-    frame["label"] = pd.Series([0] + [1] * (len(frame) - 1), dtype="Int8")  # 1 of 10 < 0.2
-    return frame
+    frame["label"] = pd.Series([0, 0] + [1] * (len(frame) - 2), dtype="Int16")  # 2 of 10 rows: share 0.2 >= 0.2
+    return pd.concat([frame, frame.iloc[2:].assign(id=frame["id"].iloc[2:] + "b")], ignore_index=True)  # 2 of 18 < 0.2
 
 
 TABLE_FAILURES = [
     (_drop_text, "expect_column_to_exist failed for column 'text'"),
     (_too_few_rows, "expect_table_row_count_to_be_between failed for the table"),
-    (_one_class, "expect_column_distinct_values_to_contain_set failed for column 'label'"),
-    (_rare_class, "expect_column_mean_to_be_between failed for column 'label'"),
+    (_one_class, "expect_column_min_to_be_between failed for column 'count'.*classes: 'negative' 0 rows"),
+    (_rare_class, "expect_column_min_to_be_between failed for column 'share'.*classes: 'negative' 2 rows \\(11.1%\\)"),
 ]
 
 
 def _run_stage(tmp_path: Path, frame: pd.DataFrame, params: dict = PARAMS) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"validate": params}))
-    write_parquet(frame, tmp_path / validate.INPUT)
+    write_parquet(frame, tmp_path / validate.INPUT, metadata=METADATA)
     validate.main()
 
 
@@ -206,11 +209,11 @@ def test_table_failure_stops_and_writes_nothing(tmp_path, monkeypatch, breaker, 
 def test_table_failure_exits_non_zero(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"validate": PARAMS}))
-    write_parquet(_rare_class(make_frame()), tmp_path / validate.INPUT)
+    write_parquet(_rare_class(make_frame()), tmp_path / validate.INPUT, metadata=METADATA)
     with pytest.raises(SystemExit) as exit_info:
         run_main(validate.main)
     assert exit_info.value.code != 0
-    assert "expect_column_mean_to_be_between failed for column 'label'" in capsys.readouterr().err
+    assert "expect_column_min_to_be_between failed for column 'share'" in capsys.readouterr().err
     assert not (tmp_path / "data/validated").exists() and not (tmp_path / "reports").exists()
 
 
@@ -233,17 +236,17 @@ def test_stage_writes_outputs_data_docs_and_eda(tmp_path, monkeypatch):
     assert {"expectation", "column", "success", "unexpected_count"} <= set(summary["expectations"][0])
 
     index = Path(summary["data_docs"])
-    assert index.is_file() and "reviews.row" in index.read_text()
+    assert index.is_file() and "text_classification.row" in index.read_text()
     assert list(Path("reports/data_docs/validations").rglob("*.html"))
 
     eda = Path("reports/eda")
     for name in ("class_counts", "text_length_histogram", "rating_counts", "recommended_counts", "age_histogram"):
         assert (eda / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (eda / "class_counts.csv").read_text().splitlines() == ["label,count", "0,5", "1,6"]
+    assert (eda / "class_counts.csv").read_text().splitlines() == ["label,count", "negative,5", "positive,6"]
     assert not (tmp_path / "gx").exists() and not (tmp_path / "great_expectations").exists()
 
 
 def test_eda_plots_only_for_columns_present(tmp_path):
-    written = write_eda_plots(make_frame(rating=False, metadata=False), tmp_path / "eda")
+    written = write_eda_plots(make_frame(rating=False, metadata=False), tmp_path / "eda", CLASSES)
     assert sorted(path.name for path in written) == [
         "class_counts.csv", "class_counts.png", "text_length_histogram.png"]

@@ -1,0 +1,251 @@
+"""The class target, shared by text and series classifiers: decisions, metrics, plots.
+
+Two classes are a binary task: one positive probability per row (the class at index 1),
+decided at a threshold tuned on validation. More classes: a probability per class, decided
+by the most probable one. Accuracy lies on imbalanced data, so beside it come macro-F1, each
+class's F1, the minority class's F1, ROC-AUC and the majority-class rate (what always
+guessing the commonest class scores).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.common import PipelineError
+
+CURVE_POINTS = 200
+
+
+def is_binary(classes: list[str]) -> bool:
+    return len(classes) == 2
+
+
+def predictions(probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Class indices: positive probability >= threshold (binary) or the most probable class."""
+    if probabilities.ndim == 1:
+        return (probabilities >= threshold).astype(int)
+    return probabilities.argmax(axis=1).astype(int)
+
+
+def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> dict[int, float] | None:
+    """'balanced': weights inversely proportional to class frequency; 'none': no weights."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise PipelineError(f"params.yaml: train class_weight must be 'balanced' or 'none', not {mode!r}")
+    counts = np.bincount(labels.astype(int), minlength=n_classes)
+    return {label: float(len(labels) / (n_classes * count)) for label, count in enumerate(counts) if count}
+
+
+def best_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The decision threshold with the best macro-F1 on validation (ties: closest to 0.5)."""
+    from sklearn.metrics import f1_score
+
+    candidates = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    scores = [f1_score(labels, probabilities >= t, average="macro", zero_division=0) for t in candidates]
+    best = max(scores)
+    return float(min((t for t, s in zip(candidates, scores) if s == best), key=lambda t: abs(t - 0.5)))
+
+
+def _key(name: str) -> str:
+    return "".join(character if character.isalnum() else "_" for character in str(name).lower()).strip("_") or "class"
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: list[str],
+                           threshold: float | None) -> dict[str, Any]:
+    """The headline metrics: accuracy, macro-F1, each class's F1, minority F1, ROC-AUC, majority rate."""
+    from sklearn import metrics
+
+    predicted = predictions(probabilities, threshold)
+    indices = list(range(len(classes)))
+    counts = np.bincount(labels, minlength=len(classes))
+    f1 = metrics.f1_score(labels, predicted, average=None, labels=indices, zero_division=0)
+    present = [index for index in indices if counts[index]]
+    minority = min(present, key=lambda index: (counts[index], index))
+    result: dict[str, Any] = {
+        "n_test": int(len(labels)),
+        "n_classes": len(classes),
+        "accuracy": float(metrics.accuracy_score(labels, predicted)),
+        "macro_f1": float(np.mean([f1[index] for index in present])),
+        "minority_class": classes[minority],
+        "minority_f1": float(f1[minority]),
+        "majority_rate": float(counts.max() / max(len(labels), 1)),
+    }
+    if is_binary(classes):
+        both = len(present) == 2
+        result.update({
+            "threshold": float(threshold),
+            "f1_negative": float(f1[0]),
+            "f1_positive": float(f1[1]),
+            "roc_auc": float(metrics.roc_auc_score(labels, probabilities)) if both else None,
+            "pr_auc": float(metrics.average_precision_score(labels, probabilities)) if both else None,
+            "precision": float(metrics.precision_score(labels, predicted, zero_division=0)),
+            "recall": float(metrics.recall_score(labels, predicted, zero_division=0)),
+        })
+    else:
+        result["f1_per_class"] = {classes[index]: float(f1[index]) for index in indices}
+        if len(present) == len(classes):
+            result["roc_auc"] = float(metrics.roc_auc_score(labels, probabilities, multi_class="ovr",
+                                                            average="macro", labels=indices))
+    return result
+
+
+def thin(frame: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
+    """At most ``points`` evenly spaced rows of a curve (ends kept), so plot files stay small."""
+    if len(frame) <= points:
+        return frame
+    return frame.iloc[np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))]
+
+
+def curves(labels: np.ndarray, probabilities: np.ndarray, classes: list[str], threshold: float | None) -> dict[str, pd.DataFrame]:
+    """Plot data: one confusion row per example (class names), ROC and PR curves when binary."""
+    from sklearn import metrics
+
+    names = np.asarray(classes, dtype=object)
+    data = {"confusion": pd.DataFrame({"actual": names[labels], "predicted": names[predictions(probabilities, threshold)]})}
+    if is_binary(classes) and len(np.unique(labels)) == 2:
+        fpr, tpr, _ = metrics.roc_curve(labels, probabilities)
+        precision, recall, _ = metrics.precision_recall_curve(labels, probabilities)
+        data["roc"] = thin(pd.DataFrame({"fpr": fpr, "tpr": tpr}))
+        data["precision_recall"] = thin(pd.DataFrame({"recall": recall, "precision": precision}))
+    return data
+
+
+def confusion_matrix(confusion: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """K x K counts, rows actual, columns predicted, in class order."""
+    return pd.crosstab(confusion["actual"], confusion["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
+
+
+def save_png_plots(data: dict[str, pd.DataFrame], metrics: dict[str, Any], classes: list[str], directory: Path) -> None:
+    """PNG copies of the plots, viewable without DVC or a network."""
+    from tasks.eda import figure, save
+
+    matrix = confusion_matrix(data["confusion"], classes).to_numpy()
+    size = min(4 + 0.45 * len(classes), 12)
+    plot = figure(size, size)
+    axis = plot.subplots()
+    axis.imshow(matrix, cmap="Blues")
+    for (row, column), value in np.ndenumerate(matrix):
+        axis.text(column, row, str(value), ha="center", va="center", fontsize=8 if len(classes) > 8 else 10)
+    ticks = list(range(len(classes)))
+    axis.set_xticks(ticks, classes, rotation=45 if len(classes) > 4 else 0, ha="right" if len(classes) > 4 else "center")
+    axis.set_yticks(ticks, classes)
+    axis.set(xlabel="predicted", ylabel="actual", title="Confusion matrix (test)")
+    save(plot, directory / "confusion.png")
+    for name, x, y, title in (
+        ("roc", "fpr", "tpr", f"ROC (AUC {metrics.get('roc_auc') or 0:.3f})"),
+        ("precision_recall", "recall", "precision", f"Precision-recall (AP {metrics.get('pr_auc') or 0:.3f})"),
+    ):
+        if name in data:
+            plot = figure(4, 4)
+            axis = plot.subplots()
+            axis.plot(data[name][x], data[name][y])
+            axis.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
+            save(plot, directory / f"{name}.png")
+
+
+def slice_metrics(frame: pd.DataFrame, probabilities: np.ndarray, threshold: float | None, columns: list[str],
+                  length_column: str, buckets: list[int]) -> dict[str, Any]:
+    """Accuracy and macro-F1 within each value of the slice columns and each length bucket."""
+    from sklearn import metrics
+
+    frame = frame.assign(predicted=predictions(probabilities, threshold))
+    frame["length_bucket"] = pd.cut(frame[length_column], bins=buckets, right=False).astype(str)
+    report: dict[str, Any] = {}
+    for column in [c for c in columns if c in frame.columns] + ["length_bucket"]:
+        report[column] = {
+            str(value): {
+                "n": int(len(group)),
+                "majority_rate": round(float(group["label"].value_counts(normalize=True).max()), 4),
+                "accuracy": round(float((group["label"] == group["predicted"]).mean()), 4),
+                "macro_f1": round(float(metrics.f1_score(group["label"], group["predicted"], average="macro", zero_division=0)), 4),
+            }
+            for value, group in frame.groupby(column, dropna=False, observed=True)
+        }
+    return report
+
+
+def worst_examples(frame: pd.DataFrame, probabilities: np.ndarray, classes: list[str], threshold: float | None,
+                   count: int, columns: list[str]) -> pd.DataFrame:
+    """The misclassified examples the model was most confident about."""
+    labels = frame["label"].to_numpy().astype(int)
+    predicted = predictions(probabilities, threshold)
+    if probabilities.ndim == 1:
+        confidence = np.abs(probabilities - labels)
+    else:
+        confidence = 1 - probabilities[np.arange(len(labels)), labels]
+    names = np.asarray(classes, dtype=object)
+    shown = frame.assign(actual=names[labels], predicted=names[predicted], confidence_in_error=confidence.round(4))
+    wrong = shown[predicted != labels]
+    return wrong.sort_values("confidence_in_error", ascending=False).head(count)[
+        ["id", "actual", "predicted", "confidence_in_error", *columns]]
+
+
+def probability_columns(probabilities: np.ndarray, classes: list[str]) -> dict[str, np.ndarray]:
+    """Output columns of predict: ``probability`` (binary) or ``probability_<class>`` per class."""
+    if probabilities.ndim == 1:
+        return {"probability": probabilities.round(6)}
+    return {f"probability_{_key(name)}": probabilities[:, index].round(6) for index, name in enumerate(classes)}
+
+
+def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray, classes: list[str],
+                   params: dict[str, Any], live_dir: Path, checkpoint_dir: Path, where: str) -> dict[str, Any]:
+    """Compile and fit a classifier (resumable, early stopping, DVCLive), then pick its threshold.
+
+    Early stopping watches validation AUC for two classes, validation loss for more. Returns
+    the training summary; ``threshold`` is None for more than two classes.
+    """
+    import time
+
+    import keras
+    from dvclive import Live
+
+    from tasks.training import PROGRESS_FILE, backup_callback, optimizer, progress_callback, resumable_epoch
+
+    binary = is_binary(classes)
+    model.compile(
+        optimizer=optimizer(params, where),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")] if binary else ["accuracy"],
+    )
+    monitor, mode = ("val_auc", "max") if binary else ("val_loss", "min")
+    resumed_from = resumable_epoch(checkpoint_dir)
+    if resumed_from:
+        print(f"train: resuming from the backup of epoch {resumed_from} in {checkpoint_dir}")
+    started = time.perf_counter()
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=params["epochs"],
+            shuffle=False,  # tf.data shuffles (seeded); Keras cannot shuffle a dataset
+            class_weight=class_weights(train_labels, len(classes), params.get("class_weight", "none")),
+            callbacks=[
+                backup_callback(checkpoint_dir),
+                keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=params["early_stopping_patience"],
+                                              restore_best_weights=True),
+                progress_callback(live, PROGRESS_FILE, params["epochs"], resumed_from),
+            ],
+            verbose=2,
+        )
+    seconds = time.perf_counter() - started
+    epochs_this_run = len(history.history.get("loss", []))  # a resumed run only runs the remaining epochs
+    outputs = [model.predict_on_batch(inputs) for inputs, _ in validation_data]
+    probabilities = np.concatenate([output.ravel() if binary else output for output in outputs])
+    labels = np.concatenate([label.numpy() for _, label in validation_data]).astype(int)
+    threshold = best_threshold(labels, probabilities) if binary else None
+    validation = classification_metrics(labels, probabilities, classes, threshold)
+    return {
+        "epochs_run": resumed_from + epochs_this_run,
+        "resumed_from_epoch": resumed_from,
+        "threshold": threshold,
+        "val_accuracy": round(validation["accuracy"], 4),
+        "val_macro_f1": round(validation["macro_f1"], 4),
+        "val_roc_auc": round(validation["roc_auc"], 4) if validation.get("roc_auc") is not None else None,
+        "train_seconds": round(seconds, 2),
+        "train_samples_per_s": round(len(train_labels) * epochs_this_run / seconds, 1) if seconds else None,
+        "parameters": int(model.count_params()),
+    }

@@ -1,0 +1,296 @@
+"""Text classification: a document in, one of K classes out (two classes: a tuned threshold).
+
+Input: text (NLTK cleaning, :mod:`tasks.textclean`; the vocabulary, :mod:`tasks.vocabulary`).
+Target: classes (:mod:`tasks.classification`). The saved model takes cleaned text (the
+vocabulary is inside, in a TextVectorization layer) and returns class probabilities.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks import classification, vocabulary
+from tasks.clean import Cleaned, require_classes, split_frame
+from tasks.common import PipelineError, atomic_path, read_parquet
+from tasks.textclean import CleanOptions, clean_column
+
+SUITE = "text_classification"
+
+
+# --------------------------------------------------------------------------- ingest and validate
+
+
+def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    raise PipelineError(f"ingest.kind text_classification: the {metadata.get('dataset')} profile's data "
+                        f"({metadata.get('kind')}) has no text classes to learn")
+
+
+def ingest_summary(frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
+    classes = metadata["classes"]
+    counts = frame["label"].value_counts(dropna=False)
+    return {
+        "rows_without_text": int(frame["text"].isna().sum()),
+        "classes": classes,
+        "rating_scale": metadata.get("rating_scale"),
+        "labels": {("<NA>" if pd.isna(index) else classes[int(index)]): int(count) for index, count in counts.items()},
+    }
+
+
+def checked_table(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
+    return frame
+
+
+def write_eda(frame: pd.DataFrame, metadata: dict[str, Any], folder: Path) -> list[Path]:
+    from tasks.eda import write_eda_plots
+
+    return write_eda_plots(frame, folder, metadata["classes"])
+
+
+# --------------------------------------------------------------------------- clean and tokenize
+
+
+def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """Drop exact duplicate cleaned texts; texts seen with different labels are dropped entirely."""
+    labels_per_text = frame.groupby("text")["label"].nunique()
+    conflicting = labels_per_text.index[labels_per_text > 1]
+    unambiguous = frame[~frame["text"].isin(conflicting)]
+    deduplicated = unambiguous.drop_duplicates("text", keep="first")
+    return deduplicated, len(unambiguous) - len(deduplicated), len(frame) - len(unambiguous)
+
+
+def clean(frame: pd.DataFrame, metadata: dict[str, Any], params: dict[str, Any]) -> Cleaned:
+    """NLTK cleaning, de-duplication on the cleaned text (no text shared between splits), the split."""
+    options = CleanOptions.from_params(params)
+    cleaned = frame.rename(columns={"text": "raw_text"})
+    cleaned.insert(1, "text", clean_column(frame["text"].tolist(), options, params.get("workers") or 0))
+    cleaned["n_tokens"] = cleaned["text"].str.count(" ") + (cleaned["text"] != "")
+    empty = cleaned["n_tokens"] == 0
+    cleaned, duplicates, conflicting = deduplicate(cleaned[~empty])
+    splits = split_frame(cleaned, params)
+    require_classes(splits)
+    classes = metadata["classes"]
+    summary = {
+        "rows_in": len(frame),
+        "empty_after_cleaning": int(empty.sum()),
+        "duplicates_removed": duplicates,
+        "conflicting_labels_removed": conflicting,
+        "rows": {name: len(part) for name, part in splits.items()},
+        "class_shares": {name: {classes[int(label)]: round(float(share), 4)
+                                for label, share in part["label"].value_counts(normalize=True).sort_index().items()}
+                         for name, part in splits.items()},
+        "mean_tokens": round(float(cleaned["n_tokens"].mean()), 1),
+    }
+    return Cleaned(splits, summary, {"clean": asdict(options)})
+
+
+def featurize(splits: dict[str, pd.DataFrame], clean_meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The vocabulary fitted on train, and train and validation as token ids."""
+    vocabulary.check_size(params["vocab_size"], params["min_count"], "tokenize.text_classification")
+    train = splits["train"]
+    words = vocabulary.fit_vocabulary(train["text"], params["vocab_size"], params["min_count"])
+    max_len = vocabulary.sequence_length(train["n_tokens"], params["max_len"], params["length_percentile"])
+    tables = {
+        name: pd.DataFrame({"id": part["id"], "label": part["label"].astype("int16"),
+                            "ids": vocabulary.encode(part["text"], words, max_len)})
+        for name, part in splits.items()
+    }
+    train_lengths = np.minimum(train["n_tokens"].to_numpy(), max_len)
+    padded = len(train_lengths) * max_len
+    meta = {
+        **{key: clean_meta[key] for key in ("kind", "classes", "clean", "dataset") if key in clean_meta},
+        "oov_token": vocabulary.OOV_TOKEN,
+        "vocab_size": len(words) + vocabulary.RESERVED,
+        "max_len": max_len,
+        "train_rows": len(train),
+        "train_oov_rate": round(float(np.mean([(ids == 1).mean() if len(ids) else 0 for ids in tables["train"]["ids"]])), 4),
+        "padding_fraction_fixed_length": round(float(1 - train_lengths.sum() / padded), 4) if padded else 0.0,
+    }
+    return {vocabulary.VOCAB_FILE: vocabulary.vocabulary_text(words), vocabulary.META_FILE: meta,
+            **{f"{name}.parquet": table for name, table in tables.items()}}
+
+
+# --------------------------------------------------------------------------- baseline
+
+BASELINE_FILE = "tfidf_logistic.npz"
+
+
+def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """TF-IDF of word n-grams (of the same cleaned text) with logistic regression.
+
+    The regularisation C is chosen on the validation split (macro-F1), as is a two-class
+    threshold; the model is saved as arrays (vocabulary, idf, coefficients), never pickled.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    meta = json.loads((tokenized_dir / vocabulary.META_FILE).read_text())
+    classes = meta["classes"]
+    splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
+    vectorizer = TfidfVectorizer(ngram_range=tuple(params["ngram_range"]), min_df=params["min_df"],
+                                 max_features=params["max_features"], sublinear_tf=True, lowercase=False,
+                                 token_pattern=None, tokenizer=str.split, dtype=np.float32)
+    features = {"train": vectorizer.fit_transform(splits["train"]["text"])}
+    for name in ("validation", "test"):
+        features[name] = vectorizer.transform(splits[name]["text"])
+    labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
+
+    def probabilities(model, name: str) -> np.ndarray:
+        output = model.predict_proba(features[name])
+        return output[:, 1] if classification.is_binary(classes) else output
+
+    candidates = []
+    for c in params["C"]:
+        model = LogisticRegression(C=c, max_iter=2000).fit(features["train"], labels["train"])
+        validation = probabilities(model, "validation")
+        threshold = classification.best_threshold(labels["validation"], validation) if classification.is_binary(classes) else None
+        score = classification.classification_metrics(labels["validation"], validation, classes, threshold)["macro_f1"]
+        candidates.append((score, -c, c, model, threshold))
+    _, _, c, model, threshold = max(candidates, key=lambda item: item[:2])
+    np.savez(out_dir / BASELINE_FILE, vocabulary=np.asarray(vectorizer.get_feature_names_out(), dtype=str),
+             idf=vectorizer.idf_, coef=model.coef_, intercept=model.intercept_,
+             threshold=np.asarray(np.nan if threshold is None else threshold))
+    return {
+        "model": f"TF-IDF word {params['ngram_range'][0]}-{params['ngram_range'][1]}-grams + logistic regression (C={c:g})",
+        "features": int(len(vectorizer.idf_)),
+        **{name: classification.classification_metrics(labels[name], probabilities(model, name), classes, threshold)
+           for name in ("validation", "test")},
+    }
+
+
+def baseline_headline(metrics: dict[str, Any]) -> str:
+    return f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, ROC-AUC {metrics.get('roc_auc')}"
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _sequences(table: pd.DataFrame) -> list[np.ndarray]:
+    # An empty text becomes one OOV step, as at inference: cuDNN rejects all-padding sequences.
+    return [ids if len(ids) else np.ones(1, np.int32) for ids in table["ids"]]
+
+
+def _labels(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    return table["label"].to_numpy().astype(np.float32 if classification.is_binary(classes) else np.int32)
+
+
+def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
+    """Fit the classifier over token ids, pick the threshold, save the text-in model and its card."""
+    from tasks.model import build_text_classifier, build_text_model
+    from tasks.train import write_card
+    from tasks.training import configure_tensorflow, padding_fraction, ragged_dataset
+
+    device = configure_tensorflow(params)
+    words, meta = vocabulary.read_vocabulary(tokenized_dir)
+    classes = meta["classes"]
+    tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
+    data = {name: ragged_dataset(_sequences(table), _labels(table, classes), params["batch_size"], params["seed"],
+                                 shuffle=name == "train")
+            for name, table in tables.items()}
+    classifier = build_text_classifier(params, meta["vocab_size"], len(classes))
+    summary = classification.fit_classifier(classifier, data["train"], data["validation"], _labels(tables["train"], classes),
+                                            classes, params, live_dir, checkpoint_dir, "train.text_classification")
+    build_text_model(classifier, words, meta["max_len"]).save(model_dir / "model.keras")
+    write_card(model_dir, {
+        "kind": meta["kind"],
+        "classes": classes,
+        "threshold": summary["threshold"],
+        "max_len": meta["max_len"],
+        "vocab_size": meta["vocab_size"],
+        "clean": meta["clean"],
+        "params": params,
+    })
+    return {
+        **device,
+        **summary,
+        "padding_fraction": round(padding_fraction(data["train"], lambda ids: ids == 0), 4),
+        "padding_fraction_fixed_length": meta["padding_fraction_fixed_length"],
+    }
+
+
+# --------------------------------------------------------------------------- inference and evaluate
+
+
+class Predictor:
+    """The trained text model with its cleaning and threshold: text in, class probabilities out."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from tasks.model import load_model
+        from tasks.train import read_card
+
+        self.card = read_card(model_dir)
+        self.classes = self.card["classes"]
+        self.options = CleanOptions.from_params(self.card["clean"])
+        self.threshold = self.card["threshold"]
+        self.model = load_model(str(model_dir / "model.keras"))
+
+    def probabilities_of_clean(self, cleaned: list[str], batch_size: int = 256) -> np.ndarray:
+        """Positive probabilities (two classes) or one row of class probabilities per cleaned text."""
+        import tensorflow as tf
+
+        width = 1 if classification.is_binary(self.classes) else len(self.classes)
+        if not cleaned:
+            return np.zeros((0,) if width == 1 else (0, width), dtype=np.float32)
+        # A text that cleans to nothing becomes one OOV step: cuDNN rejects all-padding sequences.
+        cleaned = [text or vocabulary.OOV_TOKEN for text in cleaned]
+        dataset = tf.data.Dataset.from_tensor_slices(tf.constant(cleaned, dtype=tf.string)).batch(batch_size)
+        outputs = np.concatenate([np.asarray(self.model(batch, training=False)) for batch in dataset])
+        return outputs.ravel() if width == 1 else outputs
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities for raw texts."""
+        from tasks.textclean import clean_texts
+
+        return self.probabilities_of_clean(clean_texts(texts, self.options))
+
+
+def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseline: dict[str, Any] | None,
+             plots_dir: Path, report_dir: Path) -> dict[str, Any]:
+    """Test metrics, plots (confusion, ROC, PR), per-slice metrics and the worst errors."""
+    from tasks.common import write_json
+
+    predictor = Predictor(model_dir)
+    probabilities = predictor.probabilities_of_clean(test["text"].tolist())
+    labels = test["label"].to_numpy().astype(int)
+    classes, threshold = predictor.classes, predictor.threshold
+    metrics = classification.classification_metrics(labels, probabilities, classes, threshold)
+    data = classification.curves(labels, probabilities, classes, threshold)
+    for name, frame in data.items():
+        frame.to_csv(plots_dir / f"{name}.csv", index=False)
+    classification.save_png_plots(data, metrics, classes, plots_dir)
+    write_json(report_dir / "slices.json", classification.slice_metrics(
+        test, probabilities, threshold, params["slice_columns"], "n_tokens", params["length_buckets"]))
+    classification.worst_examples(test, probabilities, classes, threshold, params["worst_examples"],
+                                  ["raw_text", "text"]).to_csv(report_dir / "worst_examples.csv", index=False)
+    if baseline:
+        metrics["baseline"] = baseline.get("test", baseline)
+    return metrics
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    auc = metrics.get("roc_auc")
+    return (f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+            f"minority F1 {metrics['minority_f1']:.4f}, ROC-AUC {auc if auc is None else round(auc, 4)} "
+            f"(majority rate {metrics['majority_rate']:.4f}, n={metrics['n_test']})")
+
+
+def predict_file(source: Path, output: Path, model_dir: Path, text_column: str = "text", **_: Any) -> int:
+    """Score every row of a table; write it with the class probabilities and the predicted label."""
+    from tasks.ingest import read_one_table
+
+    frame = read_one_table(source)
+    if text_column not in frame.columns:
+        raise PipelineError(f"{source}: no column '{text_column}'; found: {', '.join(map(str, frame.columns))}")
+    predictor = Predictor(model_dir)
+    probabilities = predictor.probabilities(frame[text_column].fillna("").astype(str).tolist())
+    for column, values in classification.probability_columns(probabilities, predictor.classes).items():
+        frame[column] = values
+    predicted = classification.predictions(probabilities, predictor.threshold)
+    frame["label"] = predicted if classification.is_binary(predictor.classes) else np.asarray(predictor.classes)[predicted]
+    with atomic_path(output) as tmp:
+        frame.to_csv(tmp, index=False)
+    return len(frame)

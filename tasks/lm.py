@@ -1,0 +1,352 @@
+"""The next-token target: a recurrent language model over token ids, trained and scored.
+
+- :class:`LanguageModel`: embedding -> stacked LSTM/GRU -> a softmax over the vocabulary,
+  optionally tied to the input embedding (with a projection when the last layer's width
+  differs from the embedding's). The recurrent state is passed in and out explicitly, so
+  training, scoring and generation carry it across chunks the same way. The padding id 0 is
+  never predicted (its logit is -inf): distributions are over ids 1..V-1, like the n-gram
+  baseline's.
+- :func:`tbptt_batches`: truncated backpropagation through time. The stream of (input, next
+  token) pairs is cut into ``batch_size`` contiguous rows, each read in chunks of
+  ``sequence_length`` steps with the state carried from chunk to chunk; the tail is padded
+  with target 0, weighted 0, so every token of the stream is predicted exactly once an epoch.
+- :func:`fit`: a sampled-softmax training loss (a full softmax over a large vocabulary costs
+  most of the time), an exact full-softmax validation perplexity each epoch, the learning rate
+  halved when it stops improving, early stopping with the best weights kept, DVCLive and the
+  progress file per epoch, and a backup committed atomically after each epoch that a killed
+  run resumes from.
+- :func:`score`: exact perplexity (exp of the mean negative log-likelihood over every token),
+  top-1 and top-5 accuracy; :func:`generate`: sampling with temperature and top-k under a seed.
+
+The layers are built cuDNN-eligible (tanh/sigmoid, no recurrent dropout, no mask), and run in
+mixed precision on a GPU (the softmax in float32).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tasks.common import PipelineError
+
+WEIGHTS_FILE = "model.weights.h5"
+CELLS = ("lstm", "gru")
+BACKUP_STATE = "backup.json"
+ARCHITECTURE_KEYS = ("model", "layers", "units", "embedding_dim", "dropout", "tied")
+
+
+def check_params(params: dict[str, Any], where: str) -> None:
+    """Clear errors for settings the model cannot use."""
+    if params["model"] not in CELLS:
+        raise PipelineError(f"params.yaml: {where}.model '{params['model']}' is not one of {list(CELLS)} "
+                            "(a language model needs a gated cell)")
+    for name in ("layers", "units", "embedding_dim", "sequence_length", "batch_size", "epochs"):
+        if not isinstance(params[name], int) or params[name] < 1:
+            raise PipelineError(f"params.yaml: {where}.{name} must be a positive integer, not {params[name]!r}")
+    if not 0 <= params["dropout"] < 1:
+        raise PipelineError(f"params.yaml: {where}.dropout must be in [0, 1)")
+    sampled = params.get("sampled_softmax")
+    if sampled is not None and (not isinstance(sampled, int) or sampled < 1):
+        raise PipelineError(f"params.yaml: {where}.sampled_softmax must be a positive integer or null (exact softmax)")
+
+
+def build(vocab_size: int, architecture: dict[str, Any]):
+    """A :class:`LanguageModel` with its weights created."""
+    import keras
+
+    class LanguageModel(keras.Model):
+        """Token ids and a state in, hidden vectors and the next state out; ``logits`` on top."""
+
+        def __init__(self, vocab_size: int, model: str, layers: int, units: int, embedding_dim: int,
+                     dropout: float, tied: bool, **kwargs):
+            super().__init__(**kwargs)
+            self.vocab_size, self.cell, self.units = vocab_size, model, units
+            self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+            layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[model]
+            self.rnns = [layer(units, return_sequences=True, return_state=True, name=f"{model}_{depth}")
+                         for depth in range(layers)]
+            self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{depth}") for depth in range(layers + 1)]
+            self.tied = tied
+            width = embedding_dim if tied else units
+            self.projection = keras.layers.Dense(embedding_dim, name="projection") if tied and units != embedding_dim else None
+            self.output_kernel = None if tied else self.add_weight(shape=(vocab_size, width), name="output_kernel",
+                                                                   initializer="glorot_uniform")
+            self.output_bias = self.add_weight(shape=(vocab_size,), name="output_bias", initializer="zeros")
+            self.width = width
+
+        def zero_state(self, batch_size: int):
+            import tensorflow as tf
+
+            parts = 2 if self.cell == "lstm" else 1
+            return [[tf.zeros((batch_size, self.units)) for _ in range(parts)] for _ in self.rnns]
+
+        def call(self, ids, state, training=False):
+            x = self.dropouts[0](self.embedding(ids), training=training)
+            new_state = []
+            for rnn, dropout, layer_state in zip(self.rnns, self.dropouts[1:], state):
+                x, *carried = rnn(x, initial_state=layer_state, training=training)
+                new_state.append(carried)
+                x = dropout(x, training=training)
+            if self.projection is not None:
+                x = self.projection(x)
+            return x, new_state
+
+        def output_weights(self):
+            kernel = self.embedding.embeddings if self.tied else self.output_kernel
+            return kernel, self.output_bias
+
+        def logits(self, hidden):
+            """Full-softmax logits, float32, with the padding id never predicted."""
+            import tensorflow as tf
+
+            kernel, bias = self.output_weights()
+            flat = tf.reshape(tf.cast(hidden, tf.float32), [-1, self.width])
+            logits = tf.matmul(flat, tf.cast(kernel, tf.float32), transpose_b=True) + tf.cast(bias, tf.float32)
+            padding = tf.one_hot(0, self.vocab_size, on_value=-1e9, off_value=0.0)
+            return logits + padding
+
+    model = LanguageModel(vocab_size, **{key: architecture[key] for key in ARCHITECTURE_KEYS})
+    model(np.zeros((1, 1), np.int32), model.zero_state(1))
+    return model
+
+
+def load(model_dir: Path, card: dict[str, Any]):
+    """The saved language model (weights only: no code is read from the file)."""
+    model = build(card["vocab_size"], card["architecture"])
+    model.load_weights(str(model_dir / WEIGHTS_FILE))
+    return model
+
+
+def tbptt_batches(stream: np.ndarray, batch_size: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(inputs, targets)``, each ``(chunks, batch_size, steps)``: row r of every chunk continues
+    row r of the chunk before. Targets are the next tokens; 0 marks padding (weight 0)."""
+    pairs = len(stream) - 1
+    if pairs < 1:
+        raise PipelineError("the token stream is too short to predict anything (fewer than 2 tokens)")
+    batch_size = min(batch_size, pairs)
+    row = -(-pairs // batch_size)
+    chunks = -(-row // steps)
+    inputs = np.zeros(batch_size * row, np.int32)
+    targets = np.zeros(batch_size * row, np.int32)
+    inputs[:pairs], targets[:pairs] = stream[:-1], stream[1:]
+    shaped = []
+    for values in (inputs, targets):
+        grid = np.zeros((batch_size, chunks * steps), np.int32)
+        grid[:, :row] = values.reshape(batch_size, row)
+        shaped.append(grid.reshape(batch_size, chunks, steps).transpose(1, 0, 2).copy())
+    return shaped[0], shaped[1]
+
+
+def _evaluator(model):
+    """A compiled step: summed NLL, top-1 and top-5 hits and the token count of one chunk."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs, targets, state):
+        hidden, state = model(inputs, state, training=False)
+        logits = model.logits(hidden)
+        labels = tf.reshape(targets, [-1])
+        weights = tf.cast(labels != 0, tf.float32)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        top = tf.math.top_k(logits, k=5).indices
+        hits = tf.cast(tf.equal(top, tf.cast(labels[:, None], top.dtype)), tf.float32)
+        return (tf.reduce_sum(nll * weights), tf.reduce_sum(hits[:, 0] * weights),
+                tf.reduce_sum(tf.reduce_max(hits, axis=1) * weights), tf.reduce_sum(weights), state)
+
+    return step
+
+
+def score(model, stream: np.ndarray, batch_size: int = 32, steps: int = 64, step=None) -> dict[str, float]:
+    """Exact perplexity and top-1/top-5 accuracy over every token of ``stream`` after the first.
+
+    The stream is read as ``batch_size`` contiguous rows (each starting from a zero state), a
+    full softmax at every position.
+    """
+    inputs, targets = tbptt_batches(stream, batch_size, steps)
+    step = step or _evaluator(model)
+    state = model.zero_state(inputs.shape[1])
+    totals = np.zeros(4)
+    for chunk in range(len(inputs)):
+        nll, top1, top5, count, state = step(inputs[chunk], targets[chunk], state)
+        totals += [float(nll), float(top1), float(top5), float(count)]
+    nll, top1, top5, count = totals
+    return {"perplexity": math.exp(nll / count), "cross_entropy": nll / count,
+            "top1_accuracy": top1 / count, "top5_accuracy": top5 / count, "tokens": int(count)}
+
+
+def _trainer(model, optimizer, sampled: int | None, seed: int, clipnorm: float | None):
+    import tensorflow as tf
+
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs, targets, state):
+        with tf.GradientTape() as tape:
+            hidden, state = model(inputs, state, training=True)
+            labels = tf.reshape(targets, [-1])
+            weights = tf.cast(labels != 0, tf.float32)
+            if sampled:
+                kernel, bias = model.output_weights()
+                losses = tf.nn.sampled_softmax_loss(
+                    weights=tf.cast(kernel, tf.float32), biases=tf.cast(bias, tf.float32),
+                    labels=tf.cast(labels[:, None], tf.int64),
+                    inputs=tf.reshape(tf.cast(hidden, tf.float32), [-1, model.width]),
+                    num_sampled=sampled, num_classes=model.vocab_size, seed=seed)
+            else:
+                losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=model.logits(hidden))
+            loss = tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+        gradients = tape.gradient(loss, variables)
+        if clipnorm:
+            gradients, _ = tf.clip_by_global_norm(gradients, clipnorm)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return loss, tf.reduce_sum(weights), [[tf.stop_gradient(part) for part in layer] for layer in state]
+
+    return step
+
+
+# --------------------------------------------------------------------------- resumable backups
+
+
+def _save_backup(checkpoint_dir: Path, model, optimizer, record: dict[str, Any], best_weights: list) -> None:
+    """The epoch's weights, optimizer state and best weights under new names, then the record
+    naming them replaced atomically (the commit point); older files removed afterwards."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"epoch-{record['epoch']:04d}"
+    model.save_weights(str(checkpoint_dir / f"{tag}.weights.h5"))
+    np.savez(checkpoint_dir / f"{tag}.optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
+    np.savez(checkpoint_dir / f"{tag}.best.npz", *best_weights)
+    pending = checkpoint_dir / f".{BACKUP_STATE}.pending"
+    pending.write_text(json.dumps({**record, "tag": tag}))
+    os.replace(pending, checkpoint_dir / BACKUP_STATE)
+    for old in checkpoint_dir.iterdir():
+        if old.name.startswith("epoch-") and not old.name.startswith(tag):
+            old.unlink(missing_ok=True)
+
+
+def _load_backup(checkpoint_dir: Path, model, optimizer) -> tuple[dict[str, Any], list] | None:
+    """The committed backup (record, best weights), restored into ``model`` and ``optimizer``;
+    None when there is none. An unreadable one is discarded with a warning."""
+    path = checkpoint_dir / BACKUP_STATE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        tag = record["tag"]
+        model.load_weights(str(checkpoint_dir / f"{tag}.weights.h5"))
+        with np.load(checkpoint_dir / f"{tag}.optimizer.npz", allow_pickle=False) as stored:
+            values = [stored[f"arr_{index}"] for index in range(len(stored.files))]
+        if len(values) != len(optimizer.variables):
+            raise ValueError("optimizer state does not match the model")
+        for variable, value in zip(optimizer.variables, values):
+            variable.assign(value)
+        with np.load(checkpoint_dir / f"{tag}.best.npz", allow_pickle=False) as stored:
+            best = [stored[f"arr_{index}"] for index in range(len(stored.files))]
+        return record, best
+    except Exception as error:  # any unreadable backup means the same thing: start over
+        print(f"train: warning: discarding the unusable backup in {checkpoint_dir} ({type(error).__name__}: {error}); "
+              "training starts from epoch 0", file=sys.stderr)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return None
+
+
+def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: dict[str, Any], live,
+        checkpoint_dir: Path, on_epoch: Callable[[int, int, dict[str, float]], None]) -> dict[str, Any]:
+    """Train with truncated BPTT until ``epochs`` or early stopping; keep the best weights.
+
+    ``on_epoch(epoch, resumed_from, logs)`` reports each finished epoch (DVCLive, progress).
+    Returns the training summary with the per-epoch history.
+    """
+    import keras
+
+    optimizer = keras.optimizers.Adam(learning_rate=params["learning_rate"])
+    optimizer.build(model.trainable_variables)
+    train_step = _trainer(model, optimizer, params.get("sampled_softmax"), params["seed"], params.get("clipnorm"))
+    evaluate_step = _evaluator(model)
+    inputs, targets = tbptt_batches(train_stream, params["batch_size"], params["sequence_length"])
+    record: dict[str, Any] = {"epoch": 0, "best_perplexity": None, "best_epoch": 0, "stale": 0,
+                              "learning_rate": params["learning_rate"], "history": []}
+    best_weights = model.get_weights()
+    restored = _load_backup(checkpoint_dir, model, optimizer)
+    if restored:
+        record, best_weights = restored
+        print(f"train: resuming from the backup of epoch {record['epoch']} in {checkpoint_dir}")
+    resumed_from = record["epoch"]
+    started = time.perf_counter()
+    trained_tokens = 0
+    for epoch in range(record["epoch"], params["epochs"]):
+        if record["stale"] >= params["early_stopping_patience"]:
+            break
+        optimizer.learning_rate.assign(record["learning_rate"])
+        state = model.zero_state(inputs.shape[1])
+        loss_sum = token_sum = 0.0
+        epoch_started = time.perf_counter()
+        for chunk in range(len(inputs)):
+            loss, tokens, state = train_step(inputs[chunk], targets[chunk], state)
+            loss_sum += float(loss) * float(tokens)
+            token_sum += float(tokens)
+        seconds = time.perf_counter() - epoch_started
+        trained_tokens += token_sum
+        validation = score(model, validation_stream, step=evaluate_step)
+        logs = {"loss": loss_sum / token_sum, "val_loss": validation["cross_entropy"],
+                "val_perplexity": validation["perplexity"], "val_top1_accuracy": validation["top1_accuracy"],
+                "tokens_per_s": token_sum / seconds, "learning_rate": record["learning_rate"]}
+        print(f"epoch {epoch + 1}/{params['epochs']}: train loss {logs['loss']:.4f}, validation perplexity "
+              f"{logs['val_perplexity']:.2f}, {logs['tokens_per_s']:,.0f} tokens/s, lr {record['learning_rate']:.2e}")
+        record["history"].append({"epoch": epoch + 1, **{key: round(value, 6) for key, value in logs.items()}})
+        if record["best_perplexity"] is None or logs["val_perplexity"] < record["best_perplexity"]:
+            record.update(best_perplexity=logs["val_perplexity"], best_epoch=epoch + 1, stale=0)
+            best_weights = model.get_weights()
+        else:
+            record["stale"] += 1
+            record["learning_rate"] *= params.get("learning_rate_decay", 0.5)
+        record["epoch"] = epoch + 1
+        on_epoch(epoch, resumed_from, logs)
+        _save_backup(checkpoint_dir, model, optimizer, record, best_weights)
+    model.set_weights(best_weights)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: the backup can never be resumed
+    return {
+        "epochs_run": record["epoch"],
+        "resumed_from_epoch": resumed_from,
+        "best_epoch": record["best_epoch"],
+        "best_val_perplexity": round(record["best_perplexity"], 3),
+        "train_seconds": round(seconds, 2),
+        "train_tokens_per_s": round(trained_tokens / seconds, 1) if trained_tokens else None,
+        "history": record["history"],
+        "parameters": int(model.count_params()),
+    }
+
+
+def generate(model, prompt_ids: list[int], words: int, temperature: float, top_k: int | None, seed: int,
+             banned: tuple[int, ...] = (0, 1)) -> list[int]:
+    """Continue ``prompt_ids`` by ``words`` sampled ids (never one of ``banned``: padding, OOV).
+
+    The prompt is read once to set the state; each next id is drawn from the softmax at
+    ``temperature`` over the ``top_k`` most probable ids, with numpy's generator seeded by ``seed``.
+    """
+    if temperature <= 0:
+        raise PipelineError("--temperature must be above 0")
+    rng = np.random.default_rng(seed)
+    state = model.zero_state(1)
+    ids = list(prompt_ids) or [1]
+    hidden, state = model(np.asarray([ids], np.int32), state, training=False)
+    generated = []
+    for _ in range(words):
+        logits = np.asarray(model.logits(hidden[:, -1:]))[0].astype(np.float64) / temperature
+        logits[list(banned)] = -np.inf
+        if top_k:
+            cutoff = np.sort(logits)[-min(top_k, np.isfinite(logits).sum())]
+            logits[logits < cutoff] = -np.inf
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        token = int(rng.choice(len(probabilities), p=probabilities))
+        generated.append(token)
+        hidden, state = model(np.asarray([[token]], np.int32), state, training=False)
+    return generated

@@ -1,0 +1,167 @@
+"""Stage 0, source: what ``ingest.source`` names right now, as a manifest DVC can track.
+
+DVC cannot depend on a glob (``data/*.csv``), a name such as ``nltk`` or a URL's current
+content, so this stage (``always_changed`` in dvc.yaml) resolves the source on every run
+and writes ``data/source.json``: every matched file with its size and md5 (a URL with its
+ETag / Last-Modified / length). Ingest depends on that manifest, so it reruns exactly when
+the matched set or a file's content changed, and reads the files the manifest lists.
+
+Standard library only (a no-change ``dvc repro`` pays this stage's start-up every time).
+Known md5s are reused while a file's size and mtime stay the same
+(``.dvc/tmp/rnnflow-source-hashes.json``, DVC's own scratch folder).
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tasks import profiles
+from tasks.common import PipelineError, load_params, run_main, write_json
+
+MANIFEST = Path("data/source.json")
+HASH_CACHE = Path(".dvc/tmp/rnnflow-source-hashes.json")
+GLOB_CHARACTERS = "*?["
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def fetch_url(url: str, attempts: int = 3, timeout_s: float = 30.0) -> bytes:
+    """Download ``url``, retrying transient failures with backoff."""
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                return response.read()
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            last_error = error
+            time.sleep(min(2**attempt, 10) if attempt + 1 < attempts else 0)
+    raise PipelineError(f"{url}: could not download after {attempts} attempts ({last_error})")
+
+
+def resolve_named(name: str, location: str) -> str:
+    """A named source's file: ``nltk`` looks on NLTK's data path, ``sklearn`` in the installed package."""
+    if name == "nltk":
+        from tasks.common import ensure_nltk_resource
+
+        resource = ensure_nltk_resource(location, location.rsplit("/", 1)[-1])
+        return resource.zipfile.filename if hasattr(resource, "zipfile") else resource.path
+    if name == "sklearn":
+        import importlib.util
+
+        spec = importlib.util.find_spec("sklearn")
+        if spec is None or spec.origin is None:
+            raise PipelineError("ingest.source 'sklearn': scikit-learn is not installed")
+        return str(Path(spec.origin).parent / location)
+    raise PipelineError(f"ingest.source '{name}': unknown source name")
+
+
+def resolve(source: str, profile: profiles.Profile) -> list[str]:
+    """The files (or the one URL) a source names, sorted; a clear error when it matches nothing."""
+    if source in profile.named:
+        return [resolve_named(source, profile.named[source])]
+    if is_url(source):
+        return [source]
+    path = Path(source)
+    wanted = f"no {'/'.join(profile.suffixes)} files"
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(profile.suffixes))
+        if not files:
+            raise PipelineError(f"{source}: folder has {wanted}")
+        return files
+    if any(character in source for character in GLOB_CHARACTERS):
+        files = sorted(p for p in glob.glob(source, recursive=True) if Path(p).is_file())
+        if not files:
+            raise PipelineError(f"{source}: the pattern matches no file")
+        return files
+    if not path.exists():
+        raise PipelineError(f"{source}: no such file or folder")
+    return [source]
+
+
+def _md5(path: str) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entry(path: str, cache: dict[str, Any]) -> dict[str, Any]:
+    """``{path, bytes, md5}``, the md5 reused from ``cache`` while size and mtime are unchanged."""
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot be read ({error.strerror})") from error
+    key = str(Path(path).resolve())
+    known = cache.get(key)
+    if known and known["bytes"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+        md5 = known["md5"]
+    else:
+        try:
+            md5 = _md5(path)
+        except OSError as error:
+            raise PipelineError(f"{path}: cannot be read ({error.strerror})") from error
+        cache[key] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "md5": md5}
+    return {"path": path, "bytes": stat.st_size, "md5": md5}
+
+
+def url_entry(url: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """A URL's validators from a HEAD request; without any, the md5 of its content."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s) as response:
+            headers = {name: response.headers.get(header) for name, header in
+                       (("etag", "ETag"), ("last_modified", "Last-Modified"), ("bytes", "Content-Length"))}
+    except (urllib.error.URLError, TimeoutError, ConnectionError):
+        headers = {}
+    entry = {"url": url, **{name: value for name, value in headers.items() if value}}
+    if len(entry) == 1:  # nothing says whether it changed: the content itself does
+        entry["md5"] = hashlib.md5(fetch_url(url)).hexdigest()
+    return entry
+
+
+def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
+    """The manifest for ``params.yaml`` ``ingest``: the profile, the source and what it matched."""
+    profile = profiles.get(params["dataset"])
+    source = str(params["source"])
+    matched = resolve(source, profile)
+    entries = [url_entry(item) if is_url(item) else file_entry(item, cache) for item in matched]
+    return {"dataset": params["dataset"], "source": source, "files": entries}
+
+
+def read_manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    if not path.exists():
+        raise PipelineError(f"{path}: missing; run the source stage first (dvc repro)")
+    return json.loads(path.read_text())
+
+
+def verify(entry: dict[str, Any], data: bytes) -> None:
+    """Stop when a file changed after the source stage hashed it (ingest would read other data)."""
+    if "md5" in entry and hashlib.md5(data).hexdigest() != entry["md5"]:
+        where = entry.get("path") or entry.get("url")
+        raise PipelineError(f"{where}: changed since the source stage listed it; run the pipeline again")
+
+
+def main() -> None:
+    """Run the source stage with ``params.yaml`` ``ingest``."""
+    try:
+        cache = json.loads(HASH_CACHE.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    result = manifest(load_params("ingest"), cache)
+    write_json(MANIFEST, result)
+    if HASH_CACHE.parent.is_dir():
+        write_json(HASH_CACHE, cache)
+    print(f"source: {len(result['files'])} file(s) for {result['source']} -> {MANIFEST}")
+
+
+if __name__ == "__main__":
+    run_main(main)
