@@ -78,7 +78,7 @@ def binary_labels(values: pd.Series) -> pd.Series:
     return labels
 
 
-def _natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple:
     """Numbers in numeric order, before words: 2 < 10 < 'a'."""
     try:
         return (0, float(name), name)
@@ -101,7 +101,7 @@ def class_labels(values: pd.Series, declared: list[str] | None = None) -> tuple[
     present = names.dropna().str.lower()
     if present[present != ""].isin(POSITIVE_WORDS | NEGATIVE_WORDS).all():
         return binary_labels(values), list(SENTIMENT_CLASSES)
-    classes = sorted(set(names.dropna()) - {""}, key=_natural_key)
+    classes = sorted(set(names.dropna()) - {""}, key=natural_key)
     return names.map({name: index for index, name in enumerate(classes)}).astype("Int16"), classes
 
 

@@ -137,3 +137,26 @@ def write_corpus_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     top = pd.Series(dict(counts.most_common(30)))
     written.append(_bar(out_dir / "top_words.png", top, "Most frequent words", "word", unit="occurrences"))
     return written
+
+
+def write_series_plots(frame: pd.DataFrame, items: list, classes: list[str], out_dir: str | Path,
+                       examples_per_class: int = 3) -> list[Path]:
+    """A series table's plots: ``class_counts`` (PNG and CSV), ``series_length_histogram.png``
+    and ``series_examples.png`` (a few series of each class, their first feature)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_class_counts(frame, classes, out_dir, "series")
+    written.append(_histogram(out_dir / "series_length_histogram.png", frame["n_steps"].astype(float),
+                              "Series length", "steps per series"))
+    shown = [index for index in range(len(classes)) if (frame["label"] == index).any()][:12]
+    plot = figure(6.4, 1.2 + 0.9 * max(len(shown), 1))
+    axes = plot.subplots(max(len(shown), 1), 1, sharex=True, squeeze=False)[:, 0]
+    for axis, index in zip(axes, shown):
+        rows = frame.index[(frame["label"] == index).fillna(False).to_numpy()][:examples_per_class]
+        for row in rows:
+            axis.plot(items[row][:, 0], linewidth=1)
+        axis.set_ylabel(classes[index], rotation=0, ha="right", fontsize=8)
+    axes[0].set_title(f"Examples per class (first feature; {len(shown)} of {len(classes)} classes)")
+    axes[-1].set_xlabel("step")
+    written.append(save(plot, out_dir / "series_examples.png"))
+    return written

@@ -144,11 +144,19 @@ def tbptt_batches(stream: np.ndarray, batch_size: int, steps: int) -> tuple[np.n
     return shaped[0], shaped[1]
 
 
-def _evaluator(model):
+def use_xla() -> bool:
+    """XLA-compile the steps on CPU (about twice the tokens/s); on a GPU the cuDNN kernels, which
+    XLA cannot compile, are faster."""
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
+def _evaluator(model, compiled: bool = False):
     """A compiled step: summed NLL, top-1 and top-5 hits and the token count of one chunk."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(jit_compile=compiled, reduce_retracing=True)
     def step(inputs, targets, state):
         hidden, state = model(inputs, state, training=False)
         logits = model.logits(hidden)
@@ -170,7 +178,7 @@ def score(model, stream: np.ndarray, batch_size: int = 32, steps: int = 64, step
     full softmax at every position.
     """
     inputs, targets = tbptt_batches(stream, batch_size, steps)
-    step = step or _evaluator(model)
+    step = step or _evaluator(model, use_xla())
     state = model.zero_state(inputs.shape[1])
     totals = np.zeros(4)
     for chunk in range(len(inputs)):
@@ -181,24 +189,52 @@ def score(model, stream: np.ndarray, batch_size: int = 32, steps: int = 64, step
             "top1_accuracy": top1 / count, "top5_accuracy": top5 / count, "tokens": int(count)}
 
 
-def _trainer(model, optimizer, sampled: int | None, seed: int, clipnorm: float | None):
+def sampled_softmax_loss(hidden, labels, kernel, bias, num_sampled: int, seed):
+    """Per-token sampled-softmax loss (Jean et al. 2015), written with plain ops so XLA compiles it.
+
+    ``num_sampled`` candidates are drawn (with replacement, shared by the batch) from the
+    log-uniform distribution that suits a vocabulary sorted by frequency, as TensorFlow's
+    ``sampled_softmax_loss`` does; each logit is corrected by the log of its expected count,
+    and a candidate equal to the true token is masked out. ``seed``: a (2,) int tensor that
+    changes each step (a stateless generator: the same run samples the same candidates).
+    """
+    import tensorflow as tf
+
+    vocab_size = tf.shape(kernel)[0]
+    log_range = tf.math.log(tf.cast(vocab_size, tf.float32) + 1.0)
+    uniform = tf.random.stateless_uniform([num_sampled], seed=seed)
+    candidates = tf.minimum(tf.cast(tf.floor(tf.exp(uniform * log_range)), tf.int32) - 1, vocab_size - 1)
+
+    def log_expected(ids):
+        ids = tf.cast(ids, tf.float32)
+        probability = (tf.math.log(ids + 2.0) - tf.math.log(ids + 1.0)) / log_range
+        return tf.math.log(float(num_sampled) * probability)
+
+    true_logits = tf.reduce_sum(hidden * tf.gather(kernel, labels), axis=1) + tf.gather(bias, labels) - log_expected(labels)
+    sampled_logits = (tf.matmul(hidden, tf.gather(kernel, candidates), transpose_b=True) + tf.gather(bias, candidates)
+                      - log_expected(candidates))
+    accidental = tf.equal(labels[:, None], candidates[None, :])
+    sampled_logits = tf.where(accidental, tf.fill(tf.shape(sampled_logits), -1e9), sampled_logits)
+    logits = tf.concat([true_logits[:, None], sampled_logits], axis=1)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.zeros_like(labels), logits=logits)
+
+
+def _trainer(model, optimizer, sampled: int | None, seed: int, clipnorm: float | None, compiled: bool):
     import tensorflow as tf
 
     variables = model.trainable_variables
 
-    @tf.function(reduce_retracing=True)
-    def step(inputs, targets, state):
+    @tf.function(jit_compile=compiled, reduce_retracing=True)
+    def step(inputs, targets, state, step_number):
         with tf.GradientTape() as tape:
             hidden, state = model(inputs, state, training=True)
             labels = tf.reshape(targets, [-1])
             weights = tf.cast(labels != 0, tf.float32)
             if sampled:
                 kernel, bias = model.output_weights()
-                losses = tf.nn.sampled_softmax_loss(
-                    weights=tf.cast(kernel, tf.float32), biases=tf.cast(bias, tf.float32),
-                    labels=tf.cast(labels[:, None], tf.int64),
-                    inputs=tf.reshape(tf.cast(hidden, tf.float32), [-1, model.width]),
-                    num_sampled=sampled, num_classes=model.vocab_size, seed=seed)
+                flat = tf.reshape(tf.cast(hidden, tf.float32), [-1, model.width])
+                losses = sampled_softmax_loss(flat, labels, tf.cast(kernel, tf.float32), tf.cast(bias, tf.float32),
+                                              sampled, tf.stack([tf.constant(seed, tf.int64), step_number]))
             else:
                 losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=model.logits(hidden))
             loss = tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
@@ -256,7 +292,7 @@ def _load_backup(checkpoint_dir: Path, model, optimizer) -> tuple[dict[str, Any]
         return None
 
 
-def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: dict[str, Any], live,
+def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: dict[str, Any],
         checkpoint_dir: Path, on_epoch: Callable[[int, int, dict[str, float]], None]) -> dict[str, Any]:
     """Train with truncated BPTT until ``epochs`` or early stopping; keep the best weights.
 
@@ -267,8 +303,9 @@ def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: 
 
     optimizer = keras.optimizers.Adam(learning_rate=params["learning_rate"])
     optimizer.build(model.trainable_variables)
-    train_step = _trainer(model, optimizer, params.get("sampled_softmax"), params["seed"], params.get("clipnorm"))
-    evaluate_step = _evaluator(model)
+    compiled = use_xla()
+    train_step = _trainer(model, optimizer, params.get("sampled_softmax"), params["seed"], params.get("clipnorm"), compiled)
+    evaluate_step = _evaluator(model, compiled)
     inputs, targets = tbptt_batches(train_stream, params["batch_size"], params["sequence_length"])
     record: dict[str, Any] = {"epoch": 0, "best_perplexity": None, "best_epoch": 0, "stale": 0,
                               "learning_rate": params["learning_rate"], "history": []}
@@ -288,7 +325,8 @@ def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: 
         loss_sum = token_sum = 0.0
         epoch_started = time.perf_counter()
         for chunk in range(len(inputs)):
-            loss, tokens, state = train_step(inputs[chunk], targets[chunk], state)
+            step_number = np.int64(epoch * len(inputs) + chunk)
+            loss, tokens, state = train_step(inputs[chunk], targets[chunk], state, step_number)
             loss_sum += float(loss) * float(tokens)
             token_sum += float(tokens)
         seconds = time.perf_counter() - epoch_started

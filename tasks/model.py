@@ -37,6 +37,23 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="rnnflow")
+class SeriesMask(layers.Layer):
+    """Padding of numeric series is NaN (no real value is NaN after cleaning): the mask is the
+    steps without NaN, and padded steps become 0 so that nothing NaN reaches the RNN. Padding
+    is always at the end, so the mask is right-padded, as the cuDNN kernels need."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return ops.where(ops.isnan(inputs), ops.zeros_like(inputs), inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.logical_not(ops.any(ops.isnan(inputs), axis=-1))
+
+
 def cudnn_eligible(layer: layers.Layer) -> list[str]:
     """Why an LSTM/GRU layer could not use the cuDNN kernel; an empty list means it can.
 
@@ -109,6 +126,26 @@ def build_text_classifier(params: dict[str, Any], vocab_size: int, n_classes: in
     x = layers.Embedding(vocab_size, params["embedding_dim"], mask_zero=True, name="embedding")(token_ids)
     x = layers.Dropout(params["dropout"], name="embedding_dropout")(x)
     return keras.Model(token_ids, class_head(recurrent_encoder(x, params), n_classes, params["dropout"]), name="classifier")
+
+
+def build_series_classifier(params: dict[str, Any], scaler: dict[str, list[float]], n_classes: int) -> keras.Model:
+    """Scaling (the train split's statistics, fixed) -> NaN-padding mask -> stacked (bi)RNN ->
+    pooling -> class head. Input: (batch, steps, features), padded with NaN."""
+    validate_params(params)
+    n_features = len(scaler["mean"])
+    values = keras.Input(shape=(None, n_features), dtype="float32", name="series")
+    scaled = layers.Normalization(axis=-1, mean=scaler["mean"], variance=scaler["variance"], name="scale")(values)
+    x = SeriesMask(name="mask")(scaled)
+    return keras.Model(values, class_head(recurrent_encoder(x, params), n_classes, params["dropout"]), name="series_classifier")
+
+
+def initialise_from_language_model(classifier: keras.Model, language_model) -> list[str]:
+    """Copy a language model's embedding and recurrent layers into the classifier's layers of the
+    same names (built with the same shapes); return those layer names: the encoder."""
+    encoder = [language_model.embedding, *language_model.rnns]
+    for layer in encoder:
+        classifier.get_layer(layer.name).set_weights(layer.get_weights())
+    return [layer.name for layer in encoder]
 
 
 def build_text_model(classifier: keras.Model, vocabulary: list[str], max_len: int) -> keras.Model:

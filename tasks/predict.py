@@ -22,11 +22,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("input", type=Path, help="CSV (optionally .gz), Parquet or JSONL with a text column; "
                                                  "for series models a .ts file or a long table")
     parser.add_argument("--text-column", default="text", help="text classifiers: the column to score")
+    parser.add_argument("--id-column", help="series in a long table: the column naming each row's series")
+    parser.add_argument("--order-column", help="series in a long table: the column ordering a series' rows")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
     args = parser.parse_args(argv)
     kind = kinds.of(read_card(args.model_dir))
-    rows = kind.predict_file(args.input, args.output, args.model_dir, text_column=args.text_column)
+    rows = kind.predict_file(args.input, args.output, args.model_dir, text_column=args.text_column,
+                             id_column=args.id_column, order_column=args.order_column)
     print(f"predict: {rows} rows -> {args.output}")
 
 

@@ -1,10 +1,12 @@
-"""Stage 0, source: what ``ingest.source`` names right now, as a manifest DVC can track.
+"""Stage 0, source: what ``ingest.source`` (and ``pretrain.source``) name right now, as manifests DVC can track.
 
 DVC cannot depend on a glob (``data/*.csv``), a name such as ``nltk`` or a URL's current
 content, so this stage (``always_changed`` in dvc.yaml) resolves the source on every run
 and writes ``data/source.json``: every matched file with its size and md5 (a URL with its
 ETag / Last-Modified / length). Ingest depends on that manifest, so it reruns exactly when
-the matched set or a file's content changed, and reads the files the manifest lists.
+the matched set or a file's content changed, and reads the files the manifest lists. The
+pretraining corpora go to their own manifest, ``data/pretrain_source.json``, so a change to
+one never reruns the other's stages.
 
 Standard library only (a no-change ``dvc repro`` pays this stage's start-up every time).
 Known md5s are reused while a file's size and mtime stay the same
@@ -26,6 +28,9 @@ from tasks import profiles
 from tasks.common import PipelineError, load_params, run_main, write_json
 
 MANIFEST = Path("data/source.json")
+PRETRAIN_MANIFEST = Path("data/pretrain_source.json")
+# What a pretraining corpus may be made of (tasks/pretrain.py): tables with a text column, .txt files.
+CORPUS = profiles.Profile("language_model", "", (*profiles.TABULAR, ".txt"))
 HASH_CACHE = Path(".dvc/tmp/rnnflow-source-hashes.json")
 GLOB_CHARACTERS = "*?["
 
@@ -137,6 +142,21 @@ def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": params["dataset"], "source": source, "files": entries}
 
 
+def pretrain_manifest(sources: list[Any] | None, cache: dict[str, Any]) -> dict[str, Any]:
+    """``pretrain.source`` resolved: ``train`` (the classifier's own train split) or corpus files."""
+    if sources is None:
+        sources = []
+    if not isinstance(sources, list):
+        raise PipelineError(f"params.yaml: pretrain.source must be a list of corpora (or []), not {sources!r}")
+    entries: list[dict[str, Any]] = []
+    for item in map(str, sources):
+        if item == "train":
+            entries.append({"split": "train"})
+        else:
+            entries += [url_entry(found) if is_url(found) else file_entry(found, cache) for found in resolve(item, CORPUS)]
+    return {"source": list(map(str, sources)), "files": entries}
+
+
 def read_manifest(path: Path = MANIFEST) -> dict[str, Any]:
     if not path.exists():
         raise PipelineError(f"{path}: missing; run the source stage first (dvc repro)")
@@ -157,10 +177,13 @@ def main() -> None:
     except (OSError, ValueError):
         cache = {}
     result = manifest(load_params("ingest"), cache)
+    corpus = pretrain_manifest(load_params("pretrain").get("source"), cache)
     write_json(MANIFEST, result)
+    write_json(PRETRAIN_MANIFEST, corpus)
     if HASH_CACHE.parent.is_dir():
         write_json(HASH_CACHE, cache)
-    print(f"source: {len(result['files'])} file(s) for {result['source']} -> {MANIFEST}")
+    print(f"source: {len(result['files'])} file(s) for {result['source']} -> {MANIFEST}; "
+          f"{len(corpus['files'])} pretraining source(s) -> {PRETRAIN_MANIFEST}")
 
 
 if __name__ == "__main__":

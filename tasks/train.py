@@ -11,19 +11,19 @@ sums up. A run killed mid-training resumes from its last finished epoch
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from tasks import kinds, tokenize
 from tasks.common import PipelineError, atomic_path, load_params, run_main, write_json
-from tasks.training import CHECKPOINT_ROOT, PROGRESS_FILE, fingerprint
+from tasks.training import PROGRESS_FILE, checkpoint_dir
 
 MODEL_DIR = Path("models")
 CARD_FILE = "model.json"
 SUMMARY = Path("metrics/train.json")
 LIVE_DIR = Path("dvclive/train")
 TOKENIZED_DIR = tokenize.OUTPUT_DIR
+PRETRAINED_DIR = Path("pretrained")  # the pretrain stage's language model (tasks/pretrain.py)
 __all__ = ["PROGRESS_FILE", "MODEL_DIR", "read_card", "main"]
 
 
@@ -44,14 +44,10 @@ def main() -> None:
     meta = tokenize.read_meta()
     kind = kinds.of(meta)
     params = kinds.settings(load_params("train"), kinds.name(kind), "params.yaml: train")
-    checkpoint_dir = CHECKPOINT_ROOT / fingerprint(params, TOKENIZED_DIR)
-    if CHECKPOINT_ROOT.exists():  # backups of other params/data can never be resumed
-        for stale in CHECKPOINT_ROOT.iterdir():
-            if stale.is_dir() and stale != checkpoint_dir:
-                shutil.rmtree(stale, ignore_errors=True)
+    backups = checkpoint_dir("train", params, TOKENIZED_DIR, PRETRAINED_DIR)
     with atomic_path(MODEL_DIR) as tmp_model, atomic_path(LIVE_DIR) as tmp_live:
         tmp_model.mkdir(parents=True)
-        summary = kind.train(params, TOKENIZED_DIR, tmp_model, tmp_live, checkpoint_dir)
+        summary = kind.train(params, TOKENIZED_DIR, tmp_model, tmp_live, backups)
     write_json(SUMMARY, summary)
     print(f"train: {summary['epochs_run']} epochs ({kinds.name(kind)}) -> {MODEL_DIR}")
 

@@ -110,6 +110,17 @@ def fingerprint(params: dict[str, Any], *directories: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def checkpoint_dir(stage: str, params: dict[str, Any], *inputs: Path) -> Path:
+    """``checkpoints/<stage>-<fingerprint of params and inputs>``, the stage's older backups removed
+    (a backup of other params or data can never be resumed)."""
+    current = CHECKPOINT_ROOT / f"{stage}-{fingerprint(params, *inputs)}"
+    if CHECKPOINT_ROOT.exists():
+        for stale in CHECKPOINT_ROOT.glob(f"{stage}-*"):
+            if stale.is_dir() and stale != current:
+                shutil.rmtree(stale, ignore_errors=True)
+    return current
+
+
 def resumable_epoch(checkpoint_dir: Path) -> int:
     """The epoch a backup in ``checkpoint_dir`` resumes training from; 0 when there is none.
 
@@ -135,7 +146,7 @@ def resumable_epoch(checkpoint_dir: Path) -> int:
         return 0
 
 
-def backup_callback(checkpoint_dir: Path):
+def backup_callback(checkpoint_dir: Path, delete_at_end: bool = True):
     """Keras ``BackupAndRestore`` whose backups are never half-written.
 
     Keras overwrites ``latest.weights.h5`` and then its metadata in place: a kill between
@@ -167,7 +178,7 @@ def backup_callback(checkpoint_dir: Path):
                 if old.name != name:
                     old.unlink(missing_ok=True)
 
-    return AtomicBackupAndRestore(str(checkpoint_dir), delete_checkpoint=True)
+    return AtomicBackupAndRestore(str(checkpoint_dir), delete_checkpoint=delete_at_end)
 
 
 def write_progress(progress_file: Path, record: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from conftest import ROOT, make_project, run
 from flows import dvcstages, pipeline, reports
 from flows.serve import deployment_spec, schedules
 
-STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "train", "evaluate"]
+STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "pretrain", "train", "evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_drift_is_caught_or_followed(tmp_path: Path):
     assert dvcstages.stage_order(tmp_path) == [*STAGES, "report"]
     # Listed out of order: the flow still runs upstream stages first.
     stages = spec["stages"]
-    shuffled = {name: stages[name] for name in ["evaluate", "train", "baseline", "ingest", "validate", "clean", "tokenize", "source"]}
+    shuffled = {name: stages[name] for name in ["evaluate", "train", "baseline", "pretrain", "ingest", "validate", "clean", "tokenize", "source"]}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({**spec, "stages": shuffled}, sort_keys=False))
     assert dvcstages.stage_order(tmp_path) == STAGES
     # A renamed stage would silently lose its options (the gpu tag): refused.

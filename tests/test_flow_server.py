@@ -27,7 +27,7 @@ from flows import dvcstages, reports
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "train", "evaluate"]
+STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "pretrain", "train", "evaluate"]
 ALWAYS_RUNS = {"source"}  # always_changed in dvc.yaml: it re-lists what ingest.source matches
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from conftest import run, up_to_date
 
-STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "train", "evaluate"]
+STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "pretrain", "train", "evaluate"]
 
 
 def ran_stages(output: str) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import lm, vocabulary
+from tasks.classification import VALIDATION_PROBABILITIES
 from tasks.clean import SPLITS, Cleaned, split_frame
 from tasks.common import PipelineError, read_parquet, write_json
 from tasks.textclean import END_TOKEN, CorpusOptions, corpus_texts, parallel_map
@@ -179,6 +180,9 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     model = KneserNey.fit(streams["train"], meta["vocab_size"], order=params["order"], discount=params["discount"])
     fitted = time.perf_counter() - started
     model.save(out_dir / NGRAM_FILE)
+    # A language model is not ensembled with its baseline (tasks/classification.py): an empty file,
+    # so that changing the baseline never reruns training, which depends on this file.
+    np.save(out_dir / VALIDATION_PROBABILITIES, np.zeros(0, np.float32))
     metrics: dict[str, Any] = {"model": f"interpolated Kneser-Ney, order {params['order']}",
                                "discounts": [round(float(d), 4) for d in model.discounts], "fit_seconds": round(fitted, 2)}
     for name in ("validation", "test"):
@@ -216,7 +220,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     architecture = {key: params[key] for key in lm.ARCHITECTURE_KEYS}
     model = lm.build(meta["vocab_size"], architecture)
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        summary = lm.fit(model, streams["train"], streams["validation"], params, live, checkpoint_dir,
+        summary = lm.fit(model, streams["train"], streams["validation"], params, checkpoint_dir,
                          lambda epoch, resumed, logs: log_epoch(live, PROGRESS_FILE, epoch, params["epochs"], resumed, logs))
     model.save_weights(str(model_dir / lm.WEIGHTS_FILE))
     (model_dir / vocabulary.VOCAB_FILE).write_text(vocabulary.vocabulary_text(words), encoding="utf-8")

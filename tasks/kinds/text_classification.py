@@ -120,46 +120,32 @@ BASELINE_FILE = "tfidf_logistic.npz"
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """TF-IDF of word n-grams (of the same cleaned text) with logistic regression.
+    """TF-IDF of word n-grams (of the same cleaned text) with logistic regression (:mod:`tasks.tfidf`).
 
-    The regularisation C is chosen on the validation split (macro-F1), as is a two-class
-    threshold; the model is saved as arrays (vocabulary, idf, coefficients), never pickled.
+    C is chosen on the validation split (macro-F1), as is a two-class threshold. Saves the
+    model and its validation probabilities (an ensemble with the RNN is weighted on them).
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from tasks.tfidf import TfidfLogistic
 
     meta = json.loads((tokenized_dir / vocabulary.META_FILE).read_text())
     classes = meta["classes"]
     splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
-    vectorizer = TfidfVectorizer(ngram_range=tuple(params["ngram_range"]), min_df=params["min_df"],
-                                 max_features=params["max_features"], sublinear_tf=True, lowercase=False,
-                                 token_pattern=None, tokenizer=str.split, dtype=np.float32)
-    features = {"train": vectorizer.fit_transform(splits["train"]["text"])}
-    for name in ("validation", "test"):
-        features[name] = vectorizer.transform(splits[name]["text"])
     labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
 
-    def probabilities(model, name: str) -> np.ndarray:
-        output = model.predict_proba(features[name])
-        return output[:, 1] if classification.is_binary(classes) else output
+    def validation_score(truth: np.ndarray, probabilities: np.ndarray) -> float:
+        threshold = classification.best_threshold(truth, probabilities) if classification.is_binary(classes) else None
+        return classification.classification_metrics(truth, probabilities, classes, threshold)["macro_f1"]
 
-    candidates = []
-    for c in params["C"]:
-        model = LogisticRegression(C=c, max_iter=2000).fit(features["train"], labels["train"])
-        validation = probabilities(model, "validation")
-        threshold = classification.best_threshold(labels["validation"], validation) if classification.is_binary(classes) else None
-        score = classification.classification_metrics(labels["validation"], validation, classes, threshold)["macro_f1"]
-        candidates.append((score, -c, c, model, threshold))
-    _, _, c, model, threshold = max(candidates, key=lambda item: item[:2])
-    np.savez(out_dir / BASELINE_FILE, vocabulary=np.asarray(vectorizer.get_feature_names_out(), dtype=str),
-             idf=vectorizer.idf_, coef=model.coef_, intercept=model.intercept_,
-             threshold=np.asarray(np.nan if threshold is None else threshold))
-    return {
-        "model": f"TF-IDF word {params['ngram_range'][0]}-{params['ngram_range'][1]}-grams + logistic regression (C={c:g})",
-        "features": int(len(vectorizer.idf_)),
-        **{name: classification.classification_metrics(labels[name], probabilities(model, name), classes, threshold)
-           for name in ("validation", "test")},
-    }
+    model = TfidfLogistic.fit(splits["train"]["text"], labels["train"], splits["validation"]["text"], labels["validation"],
+                              validation_score, params["ngram_range"], params["min_df"], params["max_features"], params["C"])
+    model.save(out_dir / BASELINE_FILE)
+    probabilities = {name: model.probabilities(splits[name]["text"]) for name in ("validation", "test")}
+    np.save(out_dir / classification.VALIDATION_PROBABILITIES, probabilities["validation"])
+    threshold = (classification.robust_threshold(labels["validation"], probabilities["validation"])
+                 if classification.is_binary(classes) else None)
+    return {"model": model.description,
+            **{name: classification.classification_metrics(labels[name], probabilities[name], classes, threshold)
+               for name in ("validation", "test")}}
 
 
 def baseline_headline(metrics: dict[str, Any]) -> str:
@@ -167,7 +153,6 @@ def baseline_headline(metrics: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- train
-
 
 def _sequences(table: pd.DataFrame) -> list[np.ndarray]:
     # An empty text becomes one OOV step, as at inference: cuDNN rejects all-padding sequences.
@@ -178,27 +163,85 @@ def _labels(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return table["label"].to_numpy().astype(np.float32 if classification.is_binary(classes) else np.int32)
 
 
+def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretrained_dir: Path):
+    """The classifier over token ids and its training phases: from scratch, or (``init: pretrained``)
+    with the pretrain stage's embedding and recurrent layers, head first, then all at a lower rate."""
+    from tasks.model import build_text_classifier
+
+    classes = meta["classes"]
+    if params.get("init", "scratch") == "scratch":
+        return build_text_classifier(params, meta["vocab_size"], len(classes)), None, None
+    if params["init"] != "pretrained":
+        raise PipelineError(f"params.yaml: train.text_classification.init must be scratch or pretrained, not {params['init']!r}")
+    from tasks import lm
+    from tasks.model import initialise_from_language_model
+    from tasks.pretrain import read_card, vocabulary_digest
+
+    card = read_card(pretrained_dir)
+    if not card.get("pretrained"):
+        raise PipelineError("train.text_classification.init is pretrained but the pretrain stage trained nothing: "
+                            "set pretrain.source (e.g. [train] or an unlabelled corpus)")
+    if card["vocabulary"] != vocabulary_digest(words):
+        raise PipelineError(f"{pretrained_dir}: the pretrained model has another vocabulary than data/tokenized; "
+                            "run the pipeline again (dvc repro)")
+    architecture = card["architecture"]
+    shaped = {**params, "model": architecture["model"], "layers": architecture["layers"], "units": architecture["units"],
+              "embedding_dim": architecture["embedding_dim"], "bidirectional": False}
+    classifier = build_text_classifier(shaped, meta["vocab_size"], len(classes))
+    encoder = initialise_from_language_model(classifier, lm.load(pretrained_dir, card))
+    phases = [classification.Phase(params["freeze_epochs"], params["learning_rate"], tuple(encoder)),
+              classification.Phase(params["epochs"], params["finetune_learning_rate"])]
+    return classifier, [phase for phase in phases if phase.until > 0], {"pretrained": architecture}
+
+
+def in_order(classifier, sequences: list[np.ndarray], binary: bool, batch_size: int = 256) -> np.ndarray:
+    """Probabilities for token-id sequences in their given order (batches of similar length, reordered back)."""
+    order = np.argsort([len(sequence) for sequence in sequences], kind="stable")
+    outputs = np.zeros((len(sequences),) if binary else (len(sequences), classifier.output_shape[-1]), np.float32)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(sequences[row]) for row in rows)
+        batch = np.zeros((len(rows), width), np.int32)
+        for position, row in enumerate(rows):
+            batch[position, : len(sequences[row])] = sequences[row]
+        output = np.asarray(classifier.predict_on_batch(batch))
+        outputs[rows] = output.ravel() if binary else output
+    return outputs
+
+
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
-    """Fit the classifier over token ids, pick the threshold, save the text-in model and its card."""
-    from tasks.model import build_text_classifier, build_text_model
-    from tasks.train import write_card
+    """Fit the classifier over token ids, decide its threshold (and ensemble weight), save the text-in model."""
+    from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
+    from tasks.model import build_text_model
+    from tasks.train import PRETRAINED_DIR, write_card
     from tasks.training import configure_tensorflow, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     classes = meta["classes"]
+    binary = classification.is_binary(classes)
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
     data = {name: ragged_dataset(_sequences(table), _labels(table, classes), params["batch_size"], params["seed"],
                                  shuffle=name == "train")
             for name, table in tables.items()}
-    classifier = build_text_classifier(params, meta["vocab_size"], len(classes))
-    summary = classification.fit_classifier(classifier, data["train"], data["validation"], _labels(tables["train"], classes),
-                                            classes, params, live_dir, checkpoint_dir, "train.text_classification")
+    classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
+    summary, _, _ = classification.fit_classifier(classifier, data["train"], data["validation"],
+                                                   _labels(tables["train"], classes), classes, params, live_dir,
+                                                   checkpoint_dir, "train.text_classification", phases)
+    labels = tables["validation"]["label"].to_numpy().astype(int)
+    rnn = in_order(classifier, _sequences(tables["validation"]), binary)
+    combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
+                                                 "train.text_classification")
+    decision = classification.decide(labels, combined, classes)
+    rnn_threshold = classification.robust_threshold(labels, rnn) if binary and ensemble else None
     build_text_model(classifier, words, meta["max_len"]).save(model_dir / "model.keras")
     write_card(model_dir, {
         "kind": meta["kind"],
         "classes": classes,
-        "threshold": summary["threshold"],
+        "threshold": decision["threshold"],
+        "rnn_threshold": rnn_threshold,
+        "ensemble": ensemble,
+        "init": init,
         "max_len": meta["max_len"],
         "vocab_size": meta["vocab_size"],
         "clean": meta["clean"],
@@ -207,6 +250,8 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     return {
         **device,
         **summary,
+        **decision,
+        "ensemble_rnn_weight": ensemble["rnn_weight"] if ensemble else None,
         "padding_fraction": round(padding_fraction(data["train"], lambda ids: ids == 0), 4),
         "padding_fraction_fixed_length": meta["padding_fraction_fixed_length"],
     }
@@ -216,7 +261,8 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
 
 
 class Predictor:
-    """The trained text model with its cleaning and threshold: text in, class probabilities out."""
+    """The trained text model with its cleaning, threshold and (optionally) the baseline it is
+    averaged with: text in, class probabilities out."""
 
     def __init__(self, model_dir: Path) -> None:
         from tasks.model import load_model
@@ -227,9 +273,14 @@ class Predictor:
         self.options = CleanOptions.from_params(self.card["clean"])
         self.threshold = self.card["threshold"]
         self.model = load_model(str(model_dir / "model.keras"))
+        self.ensemble = self.card.get("ensemble")
+        if self.ensemble:
+            from tasks.tfidf import TfidfLogistic
 
-    def probabilities_of_clean(self, cleaned: list[str], batch_size: int = 256) -> np.ndarray:
-        """Positive probabilities (two classes) or one row of class probabilities per cleaned text."""
+            self.baseline = TfidfLogistic.load(model_dir / self.ensemble["baseline"])
+
+    def rnn_probabilities(self, cleaned: list[str], batch_size: int = 256) -> np.ndarray:
+        """The recurrent network's own probabilities of cleaned texts (two classes: the positive one)."""
         import tensorflow as tf
 
         width = 1 if classification.is_binary(self.classes) else len(self.classes)
@@ -240,6 +291,14 @@ class Predictor:
         dataset = tf.data.Dataset.from_tensor_slices(tf.constant(cleaned, dtype=tf.string)).batch(batch_size)
         outputs = np.concatenate([np.asarray(self.model(batch, training=False)) for batch in dataset])
         return outputs.ravel() if width == 1 else outputs
+
+    def probabilities_of_clean(self, cleaned: list[str]) -> np.ndarray:
+        """What the model answers for cleaned texts: the RNN's probabilities, mixed with the baseline's when ensembled."""
+        rnn = self.rnn_probabilities(cleaned)
+        if not self.ensemble or not cleaned:
+            return rnn
+        weight = self.ensemble["rnn_weight"]
+        return weight * rnn + (1 - weight) * self.baseline.probabilities(cleaned)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities for raw texts."""
@@ -254,10 +313,15 @@ def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseli
     from tasks.common import write_json
 
     predictor = Predictor(model_dir)
-    probabilities = predictor.probabilities_of_clean(test["text"].tolist())
+    texts = test["text"].tolist()
+    rnn = predictor.rnn_probabilities(texts)
+    probabilities = predictor.probabilities_of_clean(texts) if predictor.ensemble else rnn
     labels = test["label"].to_numpy().astype(int)
     classes, threshold = predictor.classes, predictor.threshold
     metrics = classification.classification_metrics(labels, probabilities, classes, threshold)
+    if predictor.ensemble:  # the served model averages with the baseline; the RNN alone is always reported too
+        metrics["ensemble_rnn_weight"] = predictor.ensemble["rnn_weight"]
+        metrics["rnn_only"] = classification.classification_metrics(labels, rnn, classes, predictor.card["rnn_threshold"])
     data = classification.curves(labels, probabilities, classes, threshold)
     for name, frame in data.items():
         frame.to_csv(plots_dir / f"{name}.csv", index=False)

@@ -1,0 +1,163 @@
+"""Numeric series as model input: storage, missing values, length, scaling.
+
+A series is a float array of shape (steps, features). In tables it is stored flat (``values``:
+steps x features numbers, row by row) with ``n_steps``; the number of features is the table's
+metadata (``n_features``). Pure functions, shared by the clean stage and by inference, so
+training and serving series go through the same code. Scaling statistics are fitted on the
+train split only and built into the saved model (a Keras Normalization layer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.common import PipelineError
+
+MISSING_POLICIES = ("interpolate", "fill", "drop")
+
+
+def pack(series: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+    """Flat float32 values and step counts of (steps, features) arrays, for a table."""
+    return [np.ascontiguousarray(item, dtype=np.float32).ravel() for item in series], [len(item) for item in series]
+
+
+def unpack(values: pd.Series, n_features: int) -> list[np.ndarray]:
+    """(steps, features) float32 arrays from a table's flat ``values`` column."""
+    return [np.asarray(flat, dtype=np.float32).reshape(-1, n_features) for flat in values]
+
+
+def missing_share(series: np.ndarray) -> float:
+    return float(np.isnan(series).mean()) if series.size else 0.0
+
+
+@dataclass(frozen=True)
+class SeriesOptions:
+    """``params.yaml`` ``clean.series_classification``: missing values and length.
+
+    ``missing``: ``interpolate`` (linear in time within each feature; the ends take the
+    nearest value), ``fill`` (``fill_value``) or ``drop`` (the series is left out);
+    ``max_steps`` keeps the first steps of longer series; ``resample_to`` stretches every
+    series (linearly) to that many steps.
+    """
+
+    missing: str = "interpolate"
+    fill_value: float = 0.0
+    max_steps: int | None = None
+    resample_to: int | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "SeriesOptions":
+        options = cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
+        if options.missing not in MISSING_POLICIES:
+            raise PipelineError(f"params.yaml: clean.series_classification.missing must be one of {list(MISSING_POLICIES)}, "
+                                f"not {options.missing!r}")
+        for name in ("max_steps", "resample_to"):
+            value = getattr(options, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise PipelineError(f"params.yaml: clean.series_classification.{name} must be a positive integer or null")
+        return options
+
+
+def interpolate(series: np.ndarray) -> np.ndarray:
+    """Missing values linearly interpolated along time, feature by feature; an all-missing feature is 0."""
+    filled = series.copy()
+    steps = np.arange(len(series))
+    for feature in range(series.shape[1]):
+        column = series[:, feature]
+        known = ~np.isnan(column)
+        if not known.any():
+            filled[:, feature] = 0.0
+        elif not known.all():
+            filled[:, feature] = np.interp(steps, steps[known], column[known])
+    return filled
+
+
+def resample(series: np.ndarray, steps: int) -> np.ndarray:
+    """The series stretched or squeezed linearly to ``steps`` steps."""
+    if len(series) == steps:
+        return series
+    source = np.linspace(0, 1, len(series)) if len(series) > 1 else np.zeros(1)
+    target = np.linspace(0, 1, steps)
+    return np.stack([np.interp(target, source, series[:, feature]) for feature in range(series.shape[1])], axis=1)
+
+
+def prepare(series: np.ndarray, options: SeriesOptions) -> np.ndarray | None:
+    """One series after the missing-value policy and the length rules; None when it is dropped."""
+    if np.isnan(series).any():
+        if options.missing == "drop":
+            return None
+        series = interpolate(series) if options.missing == "interpolate" else np.nan_to_num(series, nan=options.fill_value)
+    if options.max_steps is not None:
+        series = series[: options.max_steps]
+    if options.resample_to is not None:
+        series = resample(series, options.resample_to)
+    return series.astype(np.float32)
+
+
+def fit_scaler(series: list[np.ndarray]) -> dict[str, list[float]]:
+    """Per-feature mean and variance over every step of the train series."""
+    steps = np.concatenate(series)
+    variance = steps.var(axis=0)
+    return {"mean": steps.mean(axis=0).tolist(), "variance": np.where(variance > 0, variance, 1.0).tolist()}
+
+
+def summary_features(series: list[np.ndarray]) -> np.ndarray:
+    """Length-independent summary per series for the classical baseline: per feature the mean,
+    standard deviation, minimum, maximum, first and last value and the slope, plus the length."""
+    rows = []
+    for item in series:
+        steps = np.arange(len(item), dtype=np.float64)
+        centred = steps - steps.mean()
+        slope = (centred @ (item - item.mean(axis=0))) / max(float(centred @ centred), 1e-12)
+        rows.append(np.concatenate([item.mean(0), item.std(0), item.min(0), item.max(0), item[0], item[-1], slope,
+                                    [len(item)]]))
+    return np.asarray(rows, dtype=np.float64)
+
+
+class SummaryLogistic:
+    """Logistic regression over :func:`summary_features`, standardised on train: the classical
+    series classifier beside the RNN. Saved as arrays (``.npz``, no pickle)."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray, c: float) -> None:
+        self.mean, self.scale, self.coef, self.intercept, self.c = mean, scale, coef, intercept, c
+
+    @classmethod
+    def fit(cls, items: list[np.ndarray], labels: np.ndarray, validation: list[np.ndarray], validation_labels: np.ndarray,
+            choose, cs: list[float]) -> "SummaryLogistic":
+        """One model per C; keep the one ``choose(validation labels, probabilities)`` scores highest."""
+        from sklearn.linear_model import LogisticRegression
+
+        features = summary_features(items)
+        mean, scale = features.mean(axis=0), features.std(axis=0)
+        scale[scale == 0] = 1.0
+        best = None
+        for c in sorted(cs):
+            model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
+            candidate = cls(mean, scale, model.coef_, model.intercept_, c)
+            score = choose(validation_labels, candidate.probabilities(validation))
+            if best is None or score > best[0]:
+                best = (score, candidate)
+        return best[1]
+
+    def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
+        """Positive probabilities (two classes) or one row of class probabilities per series."""
+        scores = ((summary_features(items) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        if self.coef.shape[0] == 1:
+            return 1 / (1 + np.exp(-scores.ravel()))
+        exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return exponent / exponent.sum(axis=1, keepdims=True)
+
+    @property
+    def description(self) -> str:
+        return f"logistic regression over per-series summary features (C={self.c:g})"
+
+    def save(self, path) -> None:
+        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept, c=np.asarray(self.c))
+
+    @classmethod
+    def load(cls, path) -> "SummaryLogistic":
+        with np.load(path, allow_pickle=False) as stored:
+            return cls(stored["mean"], stored["scale"], stored["coef"], stored["intercept"], float(stored["c"]))

@@ -1,0 +1,230 @@
+"""The numeric-series kind and K classes: profiles, cleaning, scaling fitted on train only,
+K-class metrics, masking, the pipeline end to end on tiny generated series, broken files."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SHARED, make_project, run, up_to_date
+from tasks import classification, series
+from tasks.common import PipelineError
+from tasks.ingest import ingest
+from tasks.kinds import series_classification
+
+VOWELS = SHARED / "data" / "sequences"
+SHAPES = ("sine", "square", "ramp")
+
+
+def shape_series(kind: str, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Two features of a noisy periodic shape: the class is visible over time, not at one step."""
+    t = np.linspace(0, 4 * np.pi, steps) + rng.uniform(0, 2 * np.pi)
+    base = {"sine": np.sin(t), "square": np.sign(np.sin(t)), "ramp": (t % (2 * np.pi)) / np.pi - 1}[kind]
+    return np.stack([base, np.cos(t) * (kind == "sine")], axis=1) + rng.normal(0, 0.2, (steps, 2))
+
+
+def ts_text(items: list[np.ndarray], labels: list[str], name: str = "Shapes") -> str:
+    lines = [f"@problemName {name}", "@timeStamps false", "@missing true", "@univariate false", "@dimensions 2",
+             "@equalLength false", f"@classLabel true {' '.join(SHAPES)}", "@data"]
+    for item, label in zip(items, labels):
+        dims = [",".join("?" if np.isnan(v) else f"{v:.4f}" for v in item[:, d]) for d in range(item.shape[1])]
+        lines.append(":".join(dims) + f":{label}")
+    return "\n".join(lines) + "\n"
+
+
+def write_archive(folder: Path, train: int, test: int, seed: int = 0, name: str = "Shapes") -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("TRAIN", train), ("TEST", test)):
+        labels = [SHAPES[number % 3] for number in range(count)]
+        items = [shape_series(label, int(rng.integers(12, 30)), rng) for label in labels]
+        (folder / f"{name}_{split}.ts").write_text(ts_text(items, labels, name))
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_ts_archive_keeps_its_split_and_declared_classes(tmp_path: Path):
+    write_archive(tmp_path, train=12, test=6)
+    frame, metadata, summary = ingest({"dataset": "ts", "source": str(tmp_path / "Shapes_*.ts")})
+    assert metadata["kind"] == "series_classification" and metadata["classes"] == list(SHAPES)
+    assert metadata["n_features"] == 2 and summary["source_split"] == {"train": 12, "test": 6}
+    first = series.unpack(frame["values"], 2)[0]
+    assert first.shape == (frame["n_steps"].iloc[0], 2)
+
+
+@pytest.mark.skipif(not (VOWELS / "JapaneseVowels_TRAIN.ts").exists(), reason="../shared JapaneseVowels not present")
+def test_japanese_vowels_through_a_glob():
+    frame, metadata, _ = ingest({"dataset": "ts", "source": str(VOWELS / "JapaneseVowels_*.ts")})
+    assert len(frame) == 640 and (frame["split"] == "test").sum() == 370
+    assert metadata["n_features"] == 12 and metadata["classes"] == [str(n) for n in range(1, 10)]
+    assert frame["n_steps"].between(7, 29).all()
+
+
+def test_mnist_npz_layout_reads_rows_as_steps(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 255, (20, 6, 5), dtype=np.uint8), "y_train": rng.integers(0, 10, 20),
+              "x_test": rng.integers(0, 255, (8, 6, 5), dtype=np.uint8), "y_test": rng.integers(0, 10, 8)}
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    frame, metadata, _ = ingest({"dataset": "mnist_npz", "source": str(tmp_path / "mnist.npz")})
+    assert len(frame) == 28 and metadata["n_features"] == 5 and set(frame["n_steps"]) == {6}
+    assert (series.unpack(frame["values"], 5)[0] == arrays["x_train"][0]).all()
+    assert (frame["split"] == "test").sum() == 8
+    np.savez(tmp_path / "bad.npz", x_train=arrays["x_train"])
+    with pytest.raises(PipelineError, match="bad.npz: missing array"):
+        ingest({"dataset": "mnist_npz", "source": str(tmp_path / "bad.npz")})
+
+
+def test_digits_are_eight_steps_of_eight_pixels():
+    frame, metadata, _ = ingest({"dataset": "digits", "source": "sklearn"})
+    assert len(frame) == 1797 and metadata["n_features"] == 8 and set(frame["n_steps"]) == {8}
+    assert metadata["classes"] == [str(n) for n in range(10)] and "split" not in frame
+
+
+def test_long_table_groups_orders_and_names_bad_values(tmp_path: Path):
+    rows = pd.DataFrame({"sensor": ["b", "a", "a", "b", "a"], "t": [2, 3, 1, 1, 2], "x": [4, 3, 1, 3, 2],
+                         "y": [0.4, 0.3, "", 0.3, 0.2], "activity": ["run", "walk", "walk", "run", "walk"]})
+    rows.to_csv(tmp_path / "long.csv", index=False)
+    params = {"dataset": "long_table", "source": str(tmp_path / "long.csv"), "id_column": "sensor", "order_column": "t",
+              "feature_columns": ["x", "y"], "label_column": "activity"}
+    frame, metadata, _ = ingest(params)
+    items = dict(zip(frame["id"], series.unpack(frame["values"], 2)))
+    assert items["a"][:, 0].tolist() == [1, 2, 3] and np.isnan(items["a"][0, 1])  # ordered by t; blank is missing
+    assert metadata["classes"] == ["run", "walk"] and metadata["feature_names"] == ["x", "y"]
+    rows["x"] = rows["x"].astype(object)
+    rows.loc[4, "x"] = "high"
+    rows.to_csv(tmp_path / "long.csv", index=False)
+    with pytest.raises(PipelineError, match=r"long.csv: column 'x' has a non-numeric value 'high' \(row 6, series a\)"):
+        ingest(params)
+    rows.loc[4, "x"], rows.loc[4, "activity"] = 2, "run"
+    rows.to_csv(tmp_path / "long.csv", index=False)
+    with pytest.raises(PipelineError, match="series a has 2 labels"):
+        ingest(params)
+
+
+# --------------------------------------------------------------------------- cleaning, scaling, metrics
+
+
+def test_missing_values_policies_and_length_rules():
+    item = np.asarray([[1.0, np.nan], [np.nan, 2.0], [3.0, np.nan], [4.0, 6.0]], np.float32)
+    filled = series.prepare(item, series.SeriesOptions(missing="interpolate"))
+    assert filled.tolist() == [[1, 2], [2, 2], [3, 4], [4, 6]]
+    assert series.prepare(item, series.SeriesOptions(missing="fill", fill_value=-1))[0, 1] == -1
+    assert series.prepare(item, series.SeriesOptions(missing="drop")) is None
+    assert series.prepare(filled, series.SeriesOptions(max_steps=2)).shape == (2, 2)
+    assert series.prepare(filled, series.SeriesOptions(resample_to=7))[[0, -1], 0].tolist() == [1, 4]
+    with pytest.raises(PipelineError, match="clean.series_classification.missing"):
+        series.SeriesOptions.from_params({"missing": "guess"})
+
+
+def test_scaling_is_fitted_on_the_train_split_only(tmp_path: Path):
+    write_archive(tmp_path, train=30, test=12)
+    frame, metadata, _ = ingest({"dataset": "ts", "source": str(tmp_path / "Shapes_*.ts")})
+    params = {"validation_fraction": 0.2, "test_fraction": 0.2, "seed": 1, "missing": "interpolate"}
+    cleaned = series_classification.clean(frame, metadata, params)
+    meta = {**metadata, **cleaned.meta, "kind": "series_classification"}
+    scaler = series_classification.featurize(cleaned.splits, meta, {})["scaler.json"]
+    train = np.concatenate(series.unpack(cleaned.splits["train"]["values"], 2))
+    assert np.allclose(scaler["mean"], train.mean(axis=0)) and np.allclose(scaler["variance"], train.var(axis=0))
+    shifted = cleaned.splits["test"].assign(values=[values + 100 for values in cleaned.splits["test"]["values"]])
+    again = series_classification.featurize({**cleaned.splits, "test": shifted}, meta, {})["scaler.json"]
+    assert again == scaler  # test data never moves the scaling
+
+
+def test_k_class_metrics_match_scikit_learn():
+    from sklearn import metrics
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 300)
+    probabilities = rng.dirichlet(np.ones(4), 300)
+    probabilities[np.arange(300), labels] += rng.uniform(0, 0.6, 300)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    ours = classification.classification_metrics(labels, probabilities, ["a", "b", "c", "d"], None)
+    predicted = probabilities.argmax(axis=1)
+    assert ours["accuracy"] == pytest.approx(metrics.accuracy_score(labels, predicted))
+    assert ours["macro_f1"] == pytest.approx(metrics.f1_score(labels, predicted, average="macro"))
+    assert list(ours["f1_per_class"].values()) == pytest.approx(metrics.f1_score(labels, predicted, average=None).tolist())
+    assert ours["roc_auc"] == pytest.approx(metrics.roc_auc_score(labels, probabilities, multi_class="ovr"))
+    assert ours["majority_rate"] == pytest.approx(np.bincount(labels).max() / 300)
+    smallest = int(np.argmin(np.bincount(labels)))
+    assert ours["minority_class"] == "abcd"[smallest]
+
+
+def test_padding_never_changes_a_prediction():
+    from tasks.model import build_series_classifier
+
+    scaler = {"mean": [0.5, -1.0], "variance": [2.0, 0.5]}
+    for pooling in ("last", "max", "mean"):
+        model = build_series_classifier({"model": "gru", "bidirectional": True, "layers": 2, "units": 6, "dropout": 0.0,
+                                         "pooling": pooling}, scaler, 3)
+        rng = np.random.default_rng(0)
+        short = rng.normal(size=(1, 5, 2)).astype(np.float32)
+        padded = np.concatenate([short, np.full((1, 4, 2), np.nan, np.float32)], axis=1)
+        assert np.allclose(model(short), model(padded), atol=1e-6), pooling
+
+
+# --------------------------------------------------------------------------- end to end
+
+TINY_SERIES = {
+    "ingest": {"dataset": "ts", "source": "data/raw/shapes/Shapes_*.ts"},
+    "validate": {"min_rows": 20, "min_class_count": 5},
+    "train": {"series_classification": {"units": 8, "epochs": 12, "batch_size": 16, "early_stopping_patience": 5,
+                                        "learning_rate": 0.01}},
+    "evaluate": {"series_classification": {"length_buckets": [0, 20, 100]}},
+}
+
+
+@pytest.fixture(scope="module")
+def series_project(tmp_path_factory) -> Path:
+    root = make_project(tmp_path_factory.mktemp("series") / "project", overrides=TINY_SERIES)
+    write_archive(root / "data/raw/shapes", train=120, test=45)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny series"], root)
+    return root
+
+
+@pytest.mark.slow
+def test_pipeline_classifies_series_and_predicts_a_ts_file(series_project: Path):
+    root = series_project
+    run(["dvc", "repro"], root)
+    metrics = json.loads((root / "metrics/evaluate.json").read_text())
+    assert metrics["n_test"] == 45 and metrics["n_classes"] == 3
+    assert metrics["accuracy"] > 0.8 and metrics["accuracy"] > metrics["majority_rate"] + 0.3
+    assert set(metrics["f1_per_class"]) == set(SHAPES) and "baseline" in metrics
+    confusion = pd.read_csv(root / "plots/evaluate/confusion.csv")
+    assert len(confusion) == 45 and set(confusion["actual"]) == set(SHAPES)
+    assert (root / "plots/evaluate/confusion.png").exists() and (root / "reports/eda/series_examples.png").exists()
+    slices = json.loads((root / "reports/evaluation/slices.json").read_text())
+    assert sum(bucket["n"] for bucket in slices["length_bucket"].values()) == 45
+    run(["python", "-m", "tasks.predict", "data/raw/shapes/Shapes_TEST.ts", "-o", "scored.csv"], root)
+    scored = pd.read_csv(root / "scored.csv")
+    assert list(scored.columns) == ["id", "actual", "predicted", *(f"probability_{name}" for name in SHAPES)]
+    assert np.allclose(scored.filter(like="probability_").sum(axis=1), 1, atol=1e-5)
+    assert (scored["actual"] == scored["predicted"]).mean() == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert up_to_date(run(["dvc", "status"], root).stdout)
+
+
+@pytest.mark.slow
+def test_bad_series_are_quarantined_or_stop_the_run_naming_the_line(series_project: Path):
+    root = series_project
+    archive = root / "data/raw/shapes/Shapes_TRAIN.ts"
+    good = archive.read_text()
+    try:
+        lines = good.splitlines()
+        dims = lines[9].split(":")
+        lines[9] = ":".join([",".join(["?"] * len(dims[0].split(",")))] + dims[1:])  # a whole feature missing
+        archive.write_text("\n".join(lines) + "\n")
+        run(["dvc", "repro", "validate"], root)
+        quarantine = pd.read_parquet(root / "data/validated/quarantine.parquet")
+        assert quarantine["reason"].str.contains("of its values missing").all() and len(quarantine) == 1
+        lines[12] = lines[12].replace(",", ",abc,", 1)
+        archive.write_text("\n".join(lines) + "\n")
+        result = run(["dvc", "repro", "ingest"], root, check=False)
+        assert result.returncode != 0 and "Shapes_TRAIN.ts: line 13: dimension 1 has a non-numeric value 'abc'" in result.stderr
+    finally:
+        archive.write_text(good)
+        run(["dvc", "repro", "validate"], root)
