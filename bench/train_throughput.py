@@ -1,28 +1,33 @@
-"""Training samples/s of rnnflow's classifier on synthetic data of the clothing reviews' shape.
+"""Training throughput per device and precision: the text classifier (samples/s) and the
+language model (tokens/s).
 
-Builds the project's model (tasks.model.build_classifier with params.yaml ``train``), sets up
-TensorFlow the way the train stage does (tasks.train.configure_tensorflow: seeds, op
-determinism on CPU only, the mixed precision policy) and times ``model.fit`` on synthetic
-token ids: 20,000 sequences, vocabulary 6,000, lengths 1..54 with a mean near 32 (what the
-clothing reviews look like after cleaning, max_len = their 95th percentile).
+``--task classifier`` (default): the project's classifier (tasks.model.build_text_classifier
+with params.yaml ``train.text_classification``), TensorFlow set up as the train stage does
+(tasks.training.configure_tensorflow: seeds, op determinism on CPU only, mixed precision),
+``model.fit`` timed on synthetic token ids: 20,000 sequences, vocabulary 6,000, lengths 1..54
+with a mean near 32 (the clothing reviews after cleaning; max_len their 95th percentile).
 
-Each configuration runs in its own process (a clean TensorFlow: device visibility and the
-mixed precision policy are per process):
-
-* CPU, float32, with the project's length-bucketed tf.data pipeline (tasks.train.make_dataset)
+* CPU, float32, with the project's length-bucketed tf.data pipeline (tasks.training.ragged_dataset)
   and with every sequence padded to the full length (what a fixed-length pipeline costs),
   and bucketed without op determinism (which the train stage turns on on CPU);
 * on a GPU, when one exists: float32 and mixed_float16, bucketed and fixed, and a bigger batch.
 
-Run on any machine from the repository root, nothing else needed::
+``--task language_model``: the language model's training step (tasks.lm: truncated BPTT chunks,
+sampled softmax) with params.yaml ``train.language_model`` (a 256-unit LSTM) over a Zipf-like
+stream in Brown's vocabulary size (13,190 ids with words seen 4 times or more), timed in
+tokens/s: on CPU with and without XLA and at two batch sizes; on a GPU in float32 and mixed
+precision (cuDNN kernels).
 
-    python bench/train_throughput.py            # all configurations this machine has
-    python bench/train_throughput.py --quick    # 2,000 sequences, one timed epoch
+Each configuration runs in its own process (a clean TensorFlow: device visibility and the
+mixed precision policy are per process). Run on any machine from the repository root::
 
-Prints one JSON object: {"results": [{device, mixed_precision, pipeline, batch_size,
-samples_per_s, cudnn_eligible, ...}, ...], ...}. Samples/s counts training only (one warm-up
-epoch, which traces the graphs, is not timed); the train stage's ``train_samples_per_s`` also
-includes the validation pass and callbacks of every epoch, so it reads lower.
+    python bench/train_throughput.py                          # the classifier, every configuration here
+    python bench/train_throughput.py --task language_model    # the language model
+    python bench/train_throughput.py --quick                  # fewer steps
+
+Prints one JSON object: {"results": [{device, mixed_precision, ..., samples_per_s or
+tokens_per_s, cudnn_eligible, ...}, ...], ...}. Only training is timed (a warm-up traces the
+graphs first); the train stage's figures also include each epoch's validation pass.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VOCAB_SIZE = 6000
+BROWN_VOCABULARY = 13_190  # Brown's first 800,000 tokens, lowercased, words seen 4 times or more
 MAX_LEN = 54
 SEQUENCES = 20_000
 POSITIVE_RATE = 0.85  # the clothing reviews' class balance (ratings 4-5 against 1-2)
@@ -97,10 +103,12 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import yaml
 
-    from tasks.model import build_classifier, cudnn_eligible
-    from tasks.train import class_weights, configure_tensorflow, make_dataset, padding_fraction
+    from tasks.classification import class_weights
+    from tasks.kinds import settings
+    from tasks.model import build_text_classifier, cudnn_eligible
+    from tasks.training import configure_tensorflow, optimizer, padding_fraction, ragged_dataset
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
+    params = settings(yaml.safe_load((ROOT / "params.yaml").read_text())["train"], "text_classification", "train")
     params = {**params, "mixed_precision": spec["mixed_precision"], "batch_size": spec["batch_size"]}
     device = configure_tensorflow(params)
     import keras
@@ -112,17 +120,14 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
     table = synthetic_table(spec["sequences"])
     if spec["pipeline"] == "bucketed":
-        dataset = make_dataset(table, params["batch_size"], params["seed"], shuffle=True)
+        dataset = ragged_dataset(list(table["ids"]), table["label"].to_numpy().astype(np.float32), params["batch_size"],
+                                 params["seed"], shuffle=True)
     else:
         dataset = fixed_dataset(table, params["batch_size"], params["seed"])
-    classifier = build_classifier(params, VOCAB_SIZE)
-    optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[params["optimizer"]]
-    classifier.compile(
-        optimizer=optimizer_class(learning_rate=params["learning_rate"], clipnorm=params["clipnorm"]),
-        loss="binary_crossentropy",
-        metrics=["accuracy", keras.metrics.AUC(name="auc")],
-    )
-    weights = class_weights(table["label"].to_numpy(), params["class_weight"])
+    classifier = build_text_classifier(params, VOCAB_SIZE)
+    classifier.compile(optimizer=optimizer(params, "train.text_classification"), loss="binary_crossentropy",
+                       metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    weights = class_weights(table["label"].to_numpy(), 2, params["class_weight"])
 
     started = time.perf_counter()
     classifier.fit(dataset, epochs=1, class_weight=weights, verbose=0)  # traces the graphs
@@ -149,13 +154,79 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "cudnn_reasons": {name: found for name, found in reasons.items() if found},
         "jit_compile": bool(getattr(classifier, "jit_compile", False)),
         "op_determinism": bool(is_op_determinism_enabled()),
-        "padding_fraction": round(padding_fraction(dataset), 4),
+        "padding_fraction": round(padding_fraction(dataset, lambda ids: ids == 0), 4),
         "mean_length": round(float(np.mean(table["ids"].map(len))), 1),
         "empty_sequence_predict": empty_sequence_check(classifier),
         "model": {key: params[key] for key in ("model", "bidirectional", "layers", "units", "embedding_dim", "pooling", "optimizer")},
         "parameters": int(classifier.count_params()),
         "tensorflow": tf.__version__,
     }
+
+
+def measure_language_model(spec: dict[str, Any]) -> dict[str, Any]:
+    """One language-model configuration: tokens/s of the train stage's step (tasks.lm)."""
+    if spec["device"] == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    import yaml
+
+    from tasks import lm
+    from tasks.kinds import settings
+    from tasks.model import cudnn_eligible
+    from tasks.training import configure_tensorflow
+
+    params = settings(yaml.safe_load((ROOT / "params.yaml").read_text())["train"], "language_model", "train")
+    params = {**params, "mixed_precision": spec["mixed_precision"], "batch_size": spec["batch_size"]}
+    device = configure_tensorflow(params)
+    model = lm.build(BROWN_VOCABULARY, {key: params[key] for key in lm.ARCHITECTURE_KEYS})
+    optimizer = keras.optimizers.Adam(params["learning_rate"])
+    optimizer.build(model.trainable_variables)
+    step = lm._trainer(model, optimizer, params["sampled_softmax"], params["seed"], params["clipnorm"], spec["xla"])
+    rng = np.random.default_rng(0)
+    stream = np.minimum(rng.zipf(1.2, spec["batch_size"] * params["sequence_length"] * (spec["steps"] + 4) + 1),
+                        BROWN_VOCABULARY - 1).astype(np.int32)
+    inputs, targets = lm.tbptt_batches(stream, spec["batch_size"], params["sequence_length"])
+    state = model.zero_state(spec["batch_size"])
+    started = time.perf_counter()
+    for chunk in range(3):  # traces (and compiles) the step
+        _, _, state = step(inputs[chunk], targets[chunk], state, np.int64(chunk))
+    warmup_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for chunk in range(3, 3 + spec["steps"]):
+        loss, tokens, state = step(inputs[chunk], targets[chunk], state, np.int64(chunk))
+    float(loss)  # waits for the last step
+    seconds = time.perf_counter() - started
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    reasons = {layer.name: cudnn_eligible(layer) for layer in model.rnns}
+    return {
+        **spec,
+        "device_name": details.get("device_name", "cpu"),
+        "gpus": device["gpus"],
+        "mixed_precision": device["mixed_precision"],
+        "tokens_per_s": round(spec["steps"] * spec["batch_size"] * params["sequence_length"] / seconds, 1),
+        "warmup_s": round(warmup_s, 2),
+        "cudnn_eligible": not any(reasons.values()),
+        "cudnn_kernel": bool(gpus) and not any(reasons.values()) and not spec["xla"],
+        "model": {key: params[key] for key in (*lm.ARCHITECTURE_KEYS, "sequence_length", "sampled_softmax")},
+        "vocabulary": BROWN_VOCABULARY,
+        "tensorflow": tf.__version__,
+    }
+
+
+def language_model_configurations(gpus: int, steps: int, batch_size: int, include_cpu: bool) -> list[dict[str, Any]]:
+    base = {"task": "language_model", "steps": steps}
+    specs = []
+    if gpus:
+        specs += [{**base, "device": "gpu", "mixed_precision": mixed, "xla": False, "batch_size": size}
+                  for mixed in (False, True) for size in (batch_size, 4 * batch_size)]
+    if include_cpu or not gpus:
+        specs += [{**base, "device": "cpu", "mixed_precision": False, "xla": xla, "batch_size": size}
+                  for xla in (False, True) for size in (batch_size, 2 * batch_size)]
+    return specs
 
 
 def gpu_count() -> int:
@@ -186,7 +257,8 @@ def configurations(gpus: int, sequences: int, epochs: int, batch_size: int, big_
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 sequences, one timed epoch")
+    parser.add_argument("--task", choices=("classifier", "language_model"), default="classifier")
+    parser.add_argument("--quick", action="store_true", help="2,000 sequences, one timed epoch (language model: 10 steps)")
     parser.add_argument("--sequences", type=int, default=None, help=f"synthetic sequences (default {SEQUENCES:,})")
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs after one warm-up epoch (default 2)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: params.yaml train.batch_size")
@@ -195,20 +267,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration as JSON
     args = parser.parse_args(argv)
     if args.one:
-        print("RESULT " + json.dumps(measure(json.loads(args.one))), flush=True)
+        spec = json.loads(args.one)
+        result = measure_language_model(spec) if spec.get("task") == "language_model" else measure(spec)
+        print("RESULT " + json.dumps(result), flush=True)
         return
 
     import yaml
 
-    batch_size = args.batch_size or yaml.safe_load((ROOT / "params.yaml").read_text())["train"]["batch_size"]
-    sequences = args.sequences or (2000 if args.quick else SEQUENCES)
-    epochs = args.epochs or (1 if args.quick else 2)
+    train = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
+    batch_size = args.batch_size or train[args.task if args.task == "language_model" else "text_classification"]["batch_size"]
     gpus = gpu_count()
+    if args.task == "language_model":
+        specs = language_model_configurations(gpus, 10 if args.quick else 60, batch_size, include_cpu=not args.no_cpu)
+    else:
+        sequences = args.sequences or (2000 if args.quick else SEQUENCES)
+        epochs = args.epochs or (1 if args.quick else 2)
+        specs = configurations(gpus, sequences, epochs, batch_size, args.big_batch, include_cpu=not args.no_cpu)
     results = []
-    for spec in configurations(gpus, sequences, epochs, batch_size, args.big_batch, include_cpu=not args.no_cpu):
-        label = f"{spec['device']} mixed={spec['mixed_precision']} {spec['pipeline']} batch={spec['batch_size']}"
-        if spec.get("op_determinism") is False:
-            label += " op_determinism=off"
+    for spec in specs:
+        label = " ".join(f"{key}={value}" for key, value in spec.items() if key not in ("sequences", "epochs", "steps"))
         print(f"[train_throughput] {label}", file=sys.stderr, flush=True)
         completed = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)], cwd=ROOT, capture_output=True, text=True
@@ -218,17 +295,21 @@ def main(argv: list[str] | None = None) -> None:
             results.append(json.loads(lines[-1][len("RESULT ") :]))
         else:
             results.append({**spec, "error": (completed.stderr or completed.stdout).strip().splitlines()[-5:]})
-        print(f"[train_throughput]   -> {results[-1].get('samples_per_s', results[-1].get('error'))}", file=sys.stderr, flush=True)
-    measured = [result for result in results if "samples_per_s" in result]
-    best = max(measured, key=lambda result: result["samples_per_s"]) if measured else None
+        speed = results[-1].get("samples_per_s", results[-1].get("tokens_per_s", results[-1].get("error")))
+        print(f"[train_throughput]   -> {speed}", file=sys.stderr, flush=True)
+    unit = "tokens_per_s" if args.task == "language_model" else "samples_per_s"
+    measured = [result for result in results if unit in result]
+    best = max(measured, key=lambda result: result[unit]) if measured else None
     print(
         json.dumps(
             {
+                "task": args.task,
                 "quick": args.quick,
                 "gpus": gpus,
                 "cpu_count": os.cpu_count(),
                 "load_average": [round(value, 2) for value in os.getloadavg()],
-                "best": {key: best[key] for key in ("device", "mixed_precision", "pipeline", "batch_size", "op_determinism", "samples_per_s")} if best else None,
+                "best": {key: best[key] for key in ("device", "mixed_precision", "pipeline", "xla", "batch_size",
+                                                    "op_determinism", unit) if key in best} if best else None,
                 "results": results,
             },
             indent=2,

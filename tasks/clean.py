@@ -12,6 +12,9 @@ sampling noise (within 1% on the 20,000 clothing reviews). ``stratify`` ranks ro
 hash within each class instead: exact class balance, for small data, at the price that
 adding rows can move rows between splits. A ``split`` column from the source (an archive's
 own train/test files) is kept: its test rows are the test split, validation comes from train.
+A ``group`` column from the source (IMDB: reviews of the same movie) keeps each group in one
+split, as unseen data would arrive; groups are ranked within their class, so class shares stay
+exact.
 """
 from __future__ import annotations
 
@@ -71,6 +74,8 @@ def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction
     train rows (``validation_fraction`` of them).
     """
     check_fractions(validation_fraction, test_fraction)
+    if "group" in frame:
+        return _assign_groups(frame, validation_fraction, test_fraction, seed)
     bucket = split_buckets(frame["id"], seed)
     if "split" in frame:
         given = frame["split"].astype("string").str.lower().to_numpy()
@@ -87,6 +92,15 @@ def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction
     split = np.where(position < test_fraction, "test",
                      np.where(position < test_fraction + validation_fraction, "validation", "train"))
     return pd.Series(split, index=frame.index)
+
+
+def _assign_groups(frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.Series:
+    """Whole groups to splits: each group hashed, ranked within its (commonest) class."""
+    groups = frame.groupby("group", sort=True)["label"].agg(lambda labels: labels.mode().iloc[0]).rename("label").reset_index()
+    position = _ranks_within(groups["label"], split_buckets(groups["group"], seed))
+    split = np.where(position < test_fraction, "test",
+                     np.where(position < test_fraction + validation_fraction, "validation", "train"))
+    return pd.Series(frame["group"].map(dict(zip(groups["group"], split))).to_numpy(), index=frame.index)
 
 
 def split_frame(frame: pd.DataFrame, params: dict[str, Any], stratify: bool = False) -> dict[str, pd.DataFrame]:

@@ -168,8 +168,17 @@ def clothing_table(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd
     return table[~neutral].reset_index(drop=True)
 
 
+IMDB_ID = re.compile(r"^(?:train|test)_(pos|neg|unsup)_(\d+)$")
+# aclImdb numbers the reviews of one movie consecutively (at most 30 a movie): consecutive
+# reviews share a tenth of their capitalised words, reviews 40 apart no more than random ones.
+# Blocks of 30 stand in for movies, so that a test split holds mostly unseen movies, as the
+# official test set does.
+IMDB_MOVIE_BLOCK = 30
+
+
 def imdb_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The Large Movie Review Dataset as CSV: id, rating, label, text."""
+    """The Large Movie Review Dataset as CSV: id, rating, label, text (and ``group``: a block of
+    consecutive review numbers, standing in for a movie, when the ids are aclImdb's)."""
     require_columns(raw, ["text", "label"], source)
     table = pd.DataFrame(
         {
@@ -180,6 +189,9 @@ def imdb_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     )
     if "rating" in raw:
         table["rating"] = pd.to_numeric(raw["rating"], errors="coerce")
+    parts = table["id"].astype("string").str.extract(IMDB_ID)
+    if parts.notna().all().all():
+        table["group"] = parts[0] + "-" + (parts[1].astype(int) // IMDB_MOVIE_BLOCK).astype("string")
     return table
 
 

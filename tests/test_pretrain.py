@@ -88,6 +88,7 @@ def pretrained_project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("pretrain") / "project", overrides=PRETRAINED)
     labelled = pd.read_csv(root / "data/raw/reviews.csv")
     unlabelled = synthetic_reviews(300, seed=7)[["text"]]
+    unlabelled.to_csv(root / "data/raw/unlabelled.csv", index=False)
     # One test-split review slipped into the unlabelled corpus: it must never reach pretraining.
     run(["dvc", "repro", "clean"], root)
     test_text = pd.read_parquet(root / "data/clean/test.parquet")["raw_text"].iloc[0]

@@ -137,7 +137,8 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
         return classification.classification_metrics(truth, probabilities, classes, threshold)["macro_f1"]
 
     model = TfidfLogistic.fit(splits["train"]["text"], labels["train"], splits["validation"]["text"], labels["validation"],
-                              validation_score, params["ngram_range"], params["min_df"], params["max_features"], params["C"])
+                              validation_score, params["ngram_range"], params["min_df"], params["max_features"], params["C"],
+                              params.get("weighting", "tfidf"))
     model.save(out_dir / BASELINE_FILE)
     probabilities = {name: model.probabilities(splits[name]["text"]) for name in ("validation", "test")}
     np.save(out_dir / classification.VALIDATION_PROBABILITIES, probabilities["validation"])
