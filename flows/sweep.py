@@ -137,6 +137,20 @@ def deployment_name(name: str) -> str:
 # Prefect side
 
 
+def check_deployment(name: str) -> None:
+    """Fail before submitting anything when the server has no deployment ``name``."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            raise ValueError(f"no deployment {name!r} on {PREFECT_API_URL.value() or 'the ephemeral Prefect API'}: "
+                             "deploy it first (prefect --no-prompt deploy --name rnnflow-clone, see README)") from None
+
+
 def outcome_of(flow_run_id: str, overrides: dict[str, str], name: str) -> Outcome:
     """The finished run's state and its test metrics (its ``rnnflow-metrics`` artifact)."""
     from prefect import get_client
@@ -197,6 +211,7 @@ def rnnflow_sweep(grid: list[str], deployment: str | None = None) -> dict[str, A
 
     if deployment:
         target = deployment_name(deployment)
+        check_deployment(target)
         futures = [run_on_deployment.submit(target, combo, name) for combo, name in zip(combos, names)]
         run_ids = [future.result() for future in futures]
     else:
