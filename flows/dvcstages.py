@@ -263,25 +263,54 @@ def outcome(stage: str, output: str) -> str:
     return UNKNOWN
 
 
-def repro_stage(stage: str, root: str | Path, **kwargs: Any) -> str:
-    """``dvc repro --single-item STAGE``; the outcome, or :class:`StageFailed`/:class:`CheckoutBusy`."""
-    result = run_dvc_locked(["repro", "--single-item", stage], root, **kwargs)
+def repro_stage(stage: str, root: str | Path, pull: bool = False, **kwargs: Any) -> str:
+    """``dvc repro --single-item STAGE``; the outcome, or :class:`StageFailed`/:class:`CheckoutBusy`.
+
+    ``pull``: add ``--pull``, so that outputs DVC finds in its run cache are downloaded from the
+    default remote and restored instead of recomputed (a fresh clone has none of them locally).
+    """
+    result = run_dvc_locked(["repro", "--single-item", *(["--pull"] if pull else []), stage], root, **kwargs)
     if result.returncode != 0:
         raise StageFailed(stage, result.returncode, result.stdout)
     return outcome(stage, result.stdout)
 
 
-def default_remote(root: str | Path) -> str:
+def default_remote(root: str | Path, needed_by: str = "push=True (--push)") -> str:
     """The name of the default DVC remote, or a ValueError saying how to configure one."""
     result = run_dvc(["remote", "default"], root)
     name = result.stdout.strip().splitlines()[-1].strip() if result.stdout.strip() else ""
     if result.returncode != 0 or not name or "No default remote" in result.stdout:
         raise ValueError(
-            f"push=True but {Path(root)} has no default DVC remote. Configure one first, e.g. "
+            f"{Path(root)} has no default DVC remote, which {needed_by} needs. Configure one first, e.g. "
             "`dvc remote add -d storage s3://BUCKET/rnnflow` (or gs://..., /mnt/shared/dvc-store) "
-            "and commit .dvc/config, or run without --push"
+            "and commit .dvc/config"
         )
     return name
+
+
+def push_run_cache_objects(root: str | Path, remote: str) -> int:
+    """Upload every local object that DVC's run-cache entries point at; return how many were sent.
+
+    The run cache also keeps the stages' uncached outputs (metrics, plots: ``cache: false``) in
+    the local cache, but ``dvc push --run-cache`` (DVC 3) uploads the entries and the workspace's
+    cached outputs only. Without these objects, ``dvc repro --pull`` on another machine finds the
+    entry, cannot download all its outputs and runs the stage again. Entries that came from the
+    remote and whose objects were never downloaded here are skipped: whoever made them sent them.
+    """
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo, repo.lock:
+        runs = Path(repo.stage_cache.cache_dir)
+        entries = [(value.parent.name, value.name) for value in runs.glob("*/*/*") if value.is_file()]
+        local = repo.cache.local
+        objects = {obj for objs in repo.stage_cache.get_used_objs(entries).values() for obj in objs
+                   if local.exists(obj.value)}
+        if not objects:
+            return 0
+        result = repo.cloud.push(objects, remote=remote)
+    if result.failed:
+        raise RuntimeError(f"could not upload {len(result.failed)} run-cache object(s) to DVC remote '{remote}'")
+    return len(result.transferred)
 
 
 # ---------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ atomically, so a failed or cancelled run never leaves a half-written output.
 Run it once: ``python -m flows.pipeline [--set train.text_classification.epochs=3 ...] [--name NAME] [--push]``
 (against ``PREFECT_API_URL`` if set, else Prefect's ephemeral mode). Schedule it:
 ``prefect.yaml`` (deployment ``rnnflow-nightly``) or ``python -m flows.serve``.
+
+More machines: :func:`run_pipeline` is the part every flow shares; ``flows/experiment.py``
+runs it in a clone of its own on any worker (deployment ``rnnflow-clone``) and
+``flows/sweep.py`` runs one such run per combination of a parameter grid.
 """
 import argparse
 import datetime
@@ -202,14 +206,14 @@ def _rename_task_run(name: str) -> None:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def dvc_stage(stage: str, root: str):
-    """Reproduce one DVC stage (``dvc repro --single-item``) and report what DVC did."""
+def dvc_stage(stage: str, root: str, pull: bool = False):
+    """Reproduce one DVC stage (``dvc repro --single-item``, ``--pull`` if ``pull``) and report what DVC did."""
     logger = get_run_logger()
     path = Path(root)
     reporter = REPORTERS.get(stage, StageReporter)(path, logger)
     started = time.monotonic()
     try:
-        outcome = dvcstages.repro_stage(stage, path, on_line=logger.info, poll=reporter.guarded(reporter.poll))
+        outcome = dvcstages.repro_stage(stage, path, pull=pull, on_line=logger.info, poll=reporter.guarded(reporter.poll))
     except Exception as error:
         reporter.guarded(reporter.failed)(error)
         _rename_task_run(f"{stage} (failed)")
@@ -295,20 +299,25 @@ def set_params(root: str, overrides: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def _experiment_commit(root: str | Path, name: str) -> tuple[str, str]:
-    """(ref, commit) of the DVC experiment ``name`` ("" when there is none)."""
-    for line in dvcstages.git(root, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").splitlines():
-        ref, _, commit = line.partition(" ")
-        if ref.rsplit("/", 1)[-1] == name and not ref.startswith("refs/exps/exec/"):
-            return ref, commit
-    return "", ""
+    """(ref, commit) of the DVC experiment ``name`` on HEAD's baseline ("" when there is none).
+
+    DVC keeps experiments per baseline commit (``refs/exps/<baseline>/<name>``); ``dvc exp apply
+    NAME`` looks on HEAD's, and so does this.
+    """
+    head = dvcstages.git(root, "rev-parse", "HEAD")
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"
+    commit = dvcstages.git(root, "rev-parse", "--verify", "--quiet", ref) if head else ""
+    return (ref, commit) if commit else ("", "")
 
 
 @task(name="save-experiment", task_run_name="save-experiment", cache_policy=NO_CACHE, persist_result=False, tags=["experiment"])
-def save_experiment(root: str, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
-    """Record the workspace (params, dvc.lock, metrics, cached outputs) as DVC experiment ``name``."""
+def save_experiment(root: str, name: str, changes: dict[str, list[Any]], replace: bool = False) -> dict[str, Any]:
+    """Record the workspace (params, dvc.lock, metrics, cached outputs) as DVC experiment ``name``
+    (``replace``: in place of an experiment of that name on this baseline)."""
     logger = get_run_logger()
     include = dvcstages.untracked_pipeline_files(root)
-    args = ["exp", "save", "--name", name, *(arg for path in include for arg in ("-I", path))]
+    args = ["exp", "save", "--name", name, *(["--force"] if replace else []),
+            *(arg for path in include for arg in ("-I", path))]
     result = dvcstages.run_dvc_locked(args, root, on_line=logger.info)
     if result.returncode != 0:
         raise RuntimeError(f"dvc exp save failed: {result.stdout.strip()[-1000:]}")
@@ -366,10 +375,16 @@ def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
 
 
 @task(name="dvc-push", task_run_name="dvc-push", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=30)
-def push_outputs(root: str, remote: str) -> dict[str, Any]:
-    """``dvc push`` this run's cached outputs to the default remote."""
+def push_outputs(root: str, remote: str, run_cache: bool = False) -> dict[str, Any]:
+    """``dvc push`` this run's cached outputs to the default remote; with ``run_cache``, also
+    DVC's run cache (``--run-cache``), its objects first, so that no entry on the remote ever
+    points at outputs that are not there."""
     logger = get_run_logger()
-    result = dvcstages.run_dvc_locked(["push", "--remote", remote], root, on_line=logger.info)
+    if run_cache:
+        sent = dvcstages.push_run_cache_objects(root, remote)
+        logger.info(f"run cache: {sent} object(s) uploaded to '{remote}'")
+    result = dvcstages.run_dvc_locked(["push", "--remote", remote, *(["--run-cache"] if run_cache else [])], root,
+                                      on_line=logger.info)
     if result.returncode != 0:
         raise RuntimeError(f"dvc push to remote '{remote}' failed: {result.stdout.strip()[-1000:]}")
     return {"remote": remote, "output": result.stdout.strip().splitlines()[-1:] or [""]}
@@ -383,12 +398,88 @@ def lock_timeout() -> float:
     return float(os.environ.get("RNNFLOW_LOCK_TIMEOUT", "60"))
 
 
+def lock_holder() -> str:
+    """Who holds the checkout, as a run that finds it busy reports it: this flow run."""
+    return f"flow run {runtime_flow_run.get_name() or '?'} {runtime_flow_run.get_id() or ''}".strip()
+
+
 def _publish(logger, publish) -> None:
     """Run ``publish()`` (build and create an artifact); a failure is a warning, not a failed run."""
     try:
         publish()
     except Exception as error:
         logger.warning(f"could not publish a report: {type(error).__name__}: {error}")
+
+
+def default_experiment_name() -> str:
+    return f"rnnflow-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}"
+
+
+def run_pipeline(root: Path, overrides: dict[str, Any] | None, name: str | None, *, promote: bool = True,
+                 replace: bool = False, pull: bool = False) -> dict[str, Any]:
+    """What a run does in the checkout ``root``, as tasks of the calling flow (which holds the run lock):
+    apply ``overrides``, run every stage, publish the reports, save experiment ``name`` (if any).
+
+    ``promote``: run the promotion gate (a sweep gates its best run only, a clone has no champion).
+    ``replace``: replace an experiment of the same name (a sweep's names stand for their params).
+    ``pull``: stages restore their outputs from the DVC remote when its run cache has them.
+    """
+    logger = get_run_logger()
+    stages = plan(root)
+    if name:
+        if not dvcstages.git(root, "rev-parse", "HEAD"):
+            raise ValueError(f"{root}: a DVC experiment needs a git commit to build on; commit the project first")
+        if not replace and _experiment_commit(root, name)[0]:
+            raise ValueError(f"a DVC experiment named '{name}' exists already (dvc exp list); choose another name")
+    previous = reports.read_json(root / reports.METRICS)
+    logger.info(f"checkout {root}: stages {[stage for stage, _ in stages]}; overrides {overrides or 'none'}")
+
+    upstream: list[Any] = []
+    changes: dict[str, list[Any]] = {}
+    if overrides:
+        future = set_params.submit(str(root), overrides)
+        changes = future.result()
+        upstream = [future]
+    results = []
+    for stage, stage_runner in stages:
+        future = stage_runner.submit(stage, str(root), pull, wait_for=upstream)
+        results.append(future.result())  # a failed stage raises here: later stages never start
+        upstream = [future]
+
+    metrics = reports.read_json(root / reports.METRICS)
+    if metrics:
+        _publish(logger, lambda: create_table_artifact(
+            reports.metrics_table(metrics, previous), key=reports.KEYS["metrics"],
+            description="Test metrics of this run beside the previous run and the majority-class baseline"))
+    if (root / reports.CONFUSION).exists():
+        _publish(logger, lambda: create_table_artifact(
+            reports.confusion_table(root / reports.CONFUSION), key=reports.KEYS["confusion"],
+            description="Confusion matrix on the test split"))
+    if (root / reports.SAMPLES).exists():
+        _publish(logger, lambda: create_markdown_artifact(
+            (root / reports.SAMPLES).read_text(encoding="utf-8"), key=reports.KEYS["samples"],
+            description="The language model's continuations of the evaluate stage's prompts"))
+
+    saved = None
+    if name:
+        future = save_experiment.submit(str(root), name, changes, replace, wait_for=upstream)
+        saved = future.result()
+        upstream = [future]
+    decision = promote_model.submit(str(root), name, wait_for=upstream).result() if promote else None
+    git_rev = dvcstages.git_revision(root)
+    _publish(logger, lambda: create_markdown_artifact(
+        reports.stages_markdown(results, git_rev, name), key=reports.KEYS["versions"],
+        description="Data and model versions (dvc.lock md5s, git revision)"))
+    return {
+        "flow_run_id": str(runtime_flow_run.get_id() or ""),
+        "root": str(root),
+        "git_rev": git_rev,
+        "stages": results,
+        "metrics": metrics,
+        "previous_metrics": previous,
+        "experiment": saved,
+        "champion": decision,
+    }
 
 
 @flow(name=FLOW_NAME, description="rnnflow: every stage of dvc.yaml (ingest -> validate -> clean -> tokenize -> "
@@ -403,71 +494,12 @@ def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False
         experiment: name of the DVC experiment (default ``rnnflow-<UTC time>`` when there are
             overrides; with a name and no overrides the run is still saved as an experiment).
     """
-    logger = get_run_logger()
     root = dvcstages.find_root()
-    run_id = str(runtime_flow_run.get_id() or "")
-    holder = f"flow run {runtime_flow_run.get_name() or '?'} {run_id}".strip()
-    with dvcstages.run_lock(root, timeout=lock_timeout(), holder=holder):
-        stages = plan(root)
+    with dvcstages.run_lock(root, timeout=lock_timeout(), holder=lock_holder()):
         remote = dvcstages.default_remote(root) if push else None  # fail before hours of training
-        name = experiment or (f"rnnflow-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}" if overrides else None)
-        if name:
-            if not dvcstages.git(root, "rev-parse", "HEAD"):
-                raise ValueError(f"{root}: a DVC experiment needs a git commit to build on; commit the project first")
-            if _experiment_commit(root, name)[0]:
-                raise ValueError(f"a DVC experiment named '{name}' exists already (dvc exp list); choose another name")
-        previous = reports.read_json(root / reports.METRICS)
-        logger.info(f"checkout {root}: stages {[stage for stage, _ in stages]}; overrides {overrides or 'none'}")
-
-        upstream: list[Any] = []
-        changes: dict[str, list[Any]] = {}
-        if overrides:
-            future = set_params.submit(str(root), overrides)
-            changes = future.result()
-            upstream = [future]
-        results = []
-        for stage, stage_runner in stages:
-            future = stage_runner.submit(stage, str(root), wait_for=upstream)
-            results.append(future.result())  # a failed stage raises here: later stages never start
-            upstream = [future]
-
-        metrics = reports.read_json(root / reports.METRICS)
-        if metrics:
-            _publish(logger, lambda: create_table_artifact(
-                reports.metrics_table(metrics, previous), key=reports.KEYS["metrics"],
-                description="Test metrics of this run beside the previous run and the majority-class baseline"))
-        if (root / reports.CONFUSION).exists():
-            _publish(logger, lambda: create_table_artifact(
-                reports.confusion_table(root / reports.CONFUSION), key=reports.KEYS["confusion"],
-                description="Confusion matrix on the test split"))
-        if (root / reports.SAMPLES).exists():
-            _publish(logger, lambda: create_markdown_artifact(
-                (root / reports.SAMPLES).read_text(encoding="utf-8"), key=reports.KEYS["samples"],
-                description="The language model's continuations of the evaluate stage's prompts"))
-
-        saved = None
-        if name:
-            future = save_experiment.submit(str(root), name, changes, wait_for=upstream)
-            saved = future.result()
-            upstream = [future]
-        decision = promote_model.submit(str(root), name, wait_for=upstream).result()
-        git_rev = dvcstages.git_revision(root)
-        _publish(logger, lambda: create_markdown_artifact(
-            reports.stages_markdown(results, git_rev, name), key=reports.KEYS["versions"],
-            description="Data and model versions (dvc.lock md5s, git revision)"))
+        summary = run_pipeline(root, overrides, experiment or (default_experiment_name() if overrides else None))
         pushed = push_outputs.submit(str(root), remote).result() if remote else None
-
-    return {
-        "flow_run_id": run_id,
-        "root": str(root),
-        "git_rev": git_rev,
-        "stages": results,
-        "metrics": metrics,
-        "previous_metrics": previous,
-        "experiment": saved,
-        "champion": decision,
-        "pushed": pushed,
-    }
+    return {**summary, "pushed": pushed}
 
 
 def main(argv: list[str] | None = None) -> int:
