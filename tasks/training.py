@@ -1,6 +1,7 @@
 """Training machinery every kind shares: TensorFlow set-up, batches, resumable backups, progress.
 
-- :func:`configure_tensorflow`: seeds, deterministic kernels on CPU, mixed precision on GPU.
+- :func:`configure_tensorflow`: seeds, deterministic kernels on CPU, mixed precision on GPU;
+  :func:`distribution`: ``MirroredStrategy`` over several GPUs.
 - :func:`ragged_dataset`: length-bucketed, right-padded batches, so little compute goes to
   padding and masks stay right-padded (the cuDNN kernels need that).
 - :func:`backup_callback`: Keras ``BackupAndRestore`` whose backups are committed atomically, so
@@ -11,13 +12,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -44,6 +46,31 @@ def configure_tensorflow(params: dict[str, Any]) -> dict[str, Any]:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     return {"gpus": len(gpus), "mixed_precision": mixed}
+
+
+DISTRIBUTE = ("auto", "off")
+
+
+@contextlib.contextmanager
+def distribution(params: dict[str, Any], devices: list[str] | None = None) -> Iterator[int]:
+    """Build and train inside ``tf.distribute.MirroredStrategy`` when several GPUs are visible
+    (``train.distribute: auto``), or over ``devices`` when given; yields the number of replicas,
+    by which the caller multiplies its batch size (each replica keeps the per-device batch).
+    One device (or ``off``): no strategy, one replica. The saved model is the same file either way."""
+    import tensorflow as tf
+
+    mode = params.get("distribute", "auto")
+    if mode not in DISTRIBUTE:
+        raise PipelineError(f"params.yaml: train.distribute must be one of {list(DISTRIBUTE)}, not {mode!r}")
+    gpus = tf.config.list_logical_devices("GPU")
+    if devices is None and (mode == "off" or len(gpus) < 2):
+        yield 1
+        return
+    strategy = tf.distribute.MirroredStrategy(devices=devices)
+    print(f"train: MirroredStrategy over {strategy.num_replicas_in_sync} devices "
+          f"({', '.join(devices or [gpu.name for gpu in gpus])})")
+    with strategy.scope():
+        yield strategy.num_replicas_in_sync
 
 
 def optimizer(params: dict[str, Any], where: str):

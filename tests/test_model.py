@@ -85,3 +85,34 @@ def test_training_twice_gives_identical_metrics(trained_project: Path):
     run(["dvc", "repro", "--single-item", "evaluate"], trained_project)
     assert json.loads((trained_project / "metrics/evaluate.json").read_text()) == before
     assert up_to_date(run(["dvc", "status"], trained_project).stdout)
+
+
+def test_mirrored_strategy_over_the_cpu_trains_the_same_model(trained_project: Path, tmp_path: Path, monkeypatch):
+    """The distributed path (MirroredStrategy, as with several GPUs) over the one CPU device gives
+    the same model as training without a strategy, within float tolerance.
+
+    Both runs read the batches in one fixed order: under a strategy Keras creates one more
+    iterator of the dataset, so a seeded reshuffle would start one permutation later (another,
+    equally random order); the same order isolates what the strategy computes."""
+    import numpy as np
+    import yaml
+
+    from tasks import training
+    from tasks.kinds import settings, text_classification
+
+    monkeypatch.chdir(trained_project)
+    shuffled = training.ragged_dataset
+    monkeypatch.setattr(training, "ragged_dataset", lambda *args, **kwargs: shuffled(*args, **{**kwargs, "shuffle": False}))
+    params = settings(yaml.safe_load(Path("params.yaml").read_text())["train"], "text_classification", "train")
+    params = {**params, "epochs": 2}
+    for name in ("m1", "m2"):
+        (tmp_path / name).mkdir()
+    plain = text_classification.train(params, Path("data/tokenized"), tmp_path / "m1", tmp_path / "l1", tmp_path / "c1")
+    mirrored = text_classification.train(params, Path("data/tokenized"), tmp_path / "m2", tmp_path / "l2", tmp_path / "c2",
+                                         devices=["/cpu:0"])
+    assert plain["replicas"] == 1 and mirrored["replicas"] == 1
+    texts = pd.read_parquet("data/clean/validation.parquet")["text"].tolist()
+    first = text_classification.Predictor(tmp_path / "m1").probabilities_of_clean(texts)
+    second = text_classification.Predictor(tmp_path / "m2").probabilities_of_clean(texts)
+    assert np.allclose(first, second, atol=1e-4)
+    assert {path.name for path in (tmp_path / "m1").iterdir()} == {path.name for path in (tmp_path / "m2").iterdir()}

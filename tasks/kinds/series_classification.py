@@ -153,19 +153,21 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
     from tasks.model import build_series_classifier
     from tasks.train import write_card
-    from tasks.training import configure_tensorflow, padding_fraction, ragged_dataset
+    from tasks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
     scaler, meta = read_features(tokenized_dir)
     classes = meta["classes"]
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
-    data = {name: ragged_dataset(series.unpack(table["values"], meta["n_features"]), _labels(table, classes),
-                                 params["batch_size"], params["seed"], shuffle=name == "train", pad_value=np.nan)
-            for name, table in tables.items()}
-    model = build_series_classifier(params, scaler, len(classes))
-    summary, _, _ = classification.fit_classifier(
-        model, data["train"], data["validation"], _labels(tables["train"], classes), classes, params, live_dir,
-        checkpoint_dir, "train.series_classification")
+    with distribution(params) as replicas:
+        data = {name: ragged_dataset(series.unpack(table["values"], meta["n_features"]), _labels(table, classes),
+                                     params["batch_size"] * replicas, params["seed"], shuffle=name == "train",
+                                     pad_value=np.nan)
+                for name, table in tables.items()}
+        model = build_series_classifier(params, scaler, len(classes))
+        summary, _, _ = classification.fit_classifier(
+            model, data["train"], data["validation"], _labels(tables["train"], classes), classes, params, live_dir,
+            checkpoint_dir, "train.series_classification")
     model.save(model_dir / "model.keras")
     labels = tables["validation"]["label"].to_numpy().astype(int)
     validation = series.unpack(tables["validation"]["values"], meta["n_features"])
@@ -185,7 +187,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
         "clean": meta["clean"],
         "params": params,
     })
-    return {**device, **summary,
+    return {**device, "replicas": replicas, **summary,
             "padding_fraction": round(padding_fraction(data["train"], lambda batch: np.isnan(batch).any(axis=-1)), 4)}
 
 

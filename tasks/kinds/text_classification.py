@@ -210,25 +210,30 @@ def in_order(classifier, sequences: list[np.ndarray], binary: bool, batch_size: 
     return outputs
 
 
-def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
-    """Fit the classifier over token ids, decide its threshold (and ensemble weight), save the text-in model."""
+def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path,
+          devices: list[str] | None = None) -> dict[str, Any]:
+    """Fit the classifier over token ids, decide its threshold (and ensemble weight), save the text-in model.
+
+    ``devices``: train over these devices with MirroredStrategy (tests); by default several GPUs are used when visible.
+    """
     from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
     from tasks.model import build_text_model
     from tasks.train import PRETRAINED_DIR, write_card
-    from tasks.training import configure_tensorflow, padding_fraction, ragged_dataset
+    from tasks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     classes = meta["classes"]
     binary = classification.is_binary(classes)
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
-    data = {name: ragged_dataset(_sequences(table), _labels(table, classes), params["batch_size"], params["seed"],
-                                 shuffle=name == "train")
-            for name, table in tables.items()}
-    classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
-    summary, _, _ = classification.fit_classifier(classifier, data["train"], data["validation"],
-                                                   _labels(tables["train"], classes), classes, params, live_dir,
-                                                   checkpoint_dir, "train.text_classification", phases)
+    with distribution(params, devices) as replicas:
+        data = {name: ragged_dataset(_sequences(table), _labels(table, classes), params["batch_size"] * replicas,
+                                     params["seed"], shuffle=name == "train")
+                for name, table in tables.items()}
+        classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
+        summary, _, _ = classification.fit_classifier(classifier, data["train"], data["validation"],
+                                                       _labels(tables["train"], classes), classes, params, live_dir,
+                                                       checkpoint_dir, "train.text_classification", phases)
     labels = tables["validation"]["label"].to_numpy().astype(int)
     rnn = in_order(classifier, _sequences(tables["validation"]), binary)
     combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
@@ -250,6 +255,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     })
     return {
         **device,
+        "replicas": replicas,
         **summary,
         **decision,
         "ensemble_rnn_weight": ensemble["rnn_weight"] if ensemble else None,
