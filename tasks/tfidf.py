@@ -20,12 +20,12 @@ WEIGHTINGS = ("tfidf", "nb")
 
 def _vectorizer(weighting: str, ngram_range: tuple[int, int], min_df: int = 1, max_features: int | None = None,
                 vocabulary: dict[str, int] | None = None):
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
     shared = {"ngram_range": ngram_range, "min_df": min_df, "max_features": max_features, "lowercase": False,
               "token_pattern": None, "tokenizer": str.split, "vocabulary": vocabulary, "dtype": np.float32}
     if weighting == "nb":  # presence only; the log-count ratio and the row norm come after
-        return TfidfVectorizer(binary=True, use_idf=False, norm=None, **shared)
+        return CountVectorizer(binary=True, **shared)
     return TfidfVectorizer(sublinear_tf=True, **shared)
 
 
@@ -113,6 +113,4 @@ class TfidfLogistic:
         vectorizer = _vectorizer(weighting, tuple(int(n) for n in arrays["ngram_range"]), vocabulary=vocabulary)
         if weighting == "tfidf":
             vectorizer.idf_ = arrays["idf"]
-        else:
-            vectorizer.fit([])  # a fixed vocabulary: nothing is learned, the transform is ready
         return cls(vectorizer, arrays["coef"], arrays["intercept"], float(arrays["c"]), arrays.get("ratio"))

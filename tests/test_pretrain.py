@@ -58,7 +58,8 @@ def test_ensemble_weight_follows_the_better_model():
     assert 0 <= classification.ensemble_weight(rng.integers(0, 3, 400), three, three[:, ::-1]) <= 1
 
 
-def test_tfidf_baseline_learns_and_round_trips_without_pickle(tmp_path: Path):
+@pytest.mark.parametrize("weighting", ["tfidf", "nb"])
+def test_ngram_baseline_learns_and_round_trips_without_pickle(tmp_path: Path, weighting: str):
     frame = synthetic_reviews(600, seed=2)
     texts = frame["text"].str.lower().str.replace(".", " .", regex=False).tolist()
     labels = frame["label"].to_numpy()
@@ -66,7 +67,8 @@ def test_tfidf_baseline_learns_and_round_trips_without_pickle(tmp_path: Path):
     def accuracy(truth, probabilities):
         return float(((probabilities >= 0.5) == truth).mean())
 
-    model = TfidfLogistic.fit(texts[:400], labels[:400], texts[400:500], labels[400:500], accuracy, (1, 2), 1, None, [1, 10])
+    model = TfidfLogistic.fit(texts[:400], labels[:400], texts[400:500], labels[400:500], accuracy, (1, 2), 1, None, [1, 10],
+                              weighting)
     assert accuracy(labels[500:], model.probabilities(texts[500:])) > 0.85
     model.save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz", allow_pickle=False) as stored:
