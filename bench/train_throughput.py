@@ -95,25 +95,33 @@ def empty_sequence_check(classifier) -> str:
         return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
 
 
-def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """One configuration, in this process (spawned by main with --one)."""
+def configured(spec: dict[str, Any], kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """params.yaml's train settings for ``kind`` with the spec's precision and batch size, and
+    TensorFlow set up on the spec's device (before TensorFlow is imported)."""
     if spec["device"] == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
     import yaml
 
-    from tasks.classification import class_weights
     from tasks.kinds import settings
-    from tasks.model import build_text_classifier, cudnn_eligible
-    from tasks.training import configure_tensorflow, optimizer, padding_fraction, ragged_dataset
+    from tasks.training import configure_tensorflow
 
-    params = settings(yaml.safe_load((ROOT / "params.yaml").read_text())["train"], "text_classification", "train")
+    params = settings(yaml.safe_load((ROOT / "params.yaml").read_text())["train"], kind, "train")
     params = {**params, "mixed_precision": spec["mixed_precision"], "batch_size": spec["batch_size"]}
-    device = configure_tensorflow(params)
+    return params, configure_tensorflow(params)
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """One configuration, in this process (spawned by main with --one)."""
+    params, device = configured(spec, "text_classification")
     import keras
+    import numpy as np
     import tensorflow as tf
     from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled  # as Keras checks it
+
+    from tasks.classification import class_weights
+    from tasks.model import build_text_classifier, cudnn_eligible
+    from tasks.training import optimizer, padding_fraction, ragged_dataset
 
     if spec.get("op_determinism") is False:  # what the deterministic kernels cost (the train stage turns them on on CPU)
         disable_op_determinism()
@@ -165,22 +173,14 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 def measure_language_model(spec: dict[str, Any]) -> dict[str, Any]:
     """One language-model configuration: tokens/s of the train stage's step (tasks.lm)."""
-    if spec["device"] == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    params, device = configured(spec, "language_model")
     import keras
     import numpy as np
     import tensorflow as tf
-    import yaml
 
     from tasks import lm
-    from tasks.kinds import settings
     from tasks.model import cudnn_eligible
-    from tasks.training import configure_tensorflow
 
-    params = settings(yaml.safe_load((ROOT / "params.yaml").read_text())["train"], "language_model", "train")
-    params = {**params, "mixed_precision": spec["mixed_precision"], "batch_size": spec["batch_size"]}
-    device = configure_tensorflow(params)
     model = lm.build(BROWN_VOCABULARY, {key: params[key] for key in lm.ARCHITECTURE_KEYS})
     optimizer = keras.optimizers.Adam(params["learning_rate"])
     optimizer.build(model.trainable_variables)

@@ -502,6 +502,15 @@ def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False
     return {**summary, "pushed": pushed}
 
 
+def finished_summary(state, what: str) -> dict[str, Any] | None:
+    """Print how a flow run ended; its result when it completed, else None (the error printed)."""
+    print(f"rnnflow: {what} {state.state_details.flow_run_id} finished in state {state.name}")
+    if not state.is_completed():
+        print(f"error: {state.message}", file=sys.stderr)
+        return None
+    return state.result()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", "-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -517,11 +526,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. train.text_classification.epochs=3")
         overrides[key.strip()] = value
     state = rnnflow_pipeline(overrides=overrides or None, push=args.push, experiment=args.name, return_state=True)
-    print(f"rnnflow: flow run {state.state_details.flow_run_id} finished in state {state.name}")
-    if not state.is_completed():
-        print(f"error: {state.message}", file=sys.stderr)
+    summary = finished_summary(state, "flow run")
+    if summary is None:
         return 1
-    summary = state.result()
     for result in summary["stages"]:
         print(f"  {result['stage']:<10} {result['outcome']:<9} {result['seconds']:7.1f} s")
     print(f"  champion: {'promoted' if summary['champion']['promoted'] else 'unchanged'} ({summary['champion']['reason']})")

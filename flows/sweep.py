@@ -259,11 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     sweep = rnnflow_sweep.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.max_parallel))
     state = sweep(grid=args.grid, deployment=args.deployment, return_state=True)
-    print(f"rnnflow: sweep flow run {state.state_details.flow_run_id} finished in state {state.name}")
-    if not state.is_completed():
-        print(f"error: {state.message}", file=sys.stderr)
+    summary = pipeline.finished_summary(state, "sweep flow run")
+    if summary is None:
         return 1
-    summary = state.result()
     for row in summary["table"]:
         print("  " + "  ".join(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
                                for key, value in row.items()))

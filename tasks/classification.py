@@ -228,6 +228,71 @@ def probability_columns(probabilities: np.ndarray, classes: list[str]) -> dict[s
     return {f"probability_{_key(name)}": probabilities[:, index].round(6) for index, name in enumerate(classes)}
 
 
+
+def label_counts(frame: pd.DataFrame, classes: list[str]) -> dict[str, int]:
+    """Rows per class name (``<NA>`` for rows without a label), for ingest summaries."""
+    counts = frame["label"].value_counts(dropna=False)
+    return {("<NA>" if pd.isna(index) else classes[int(index)]): int(count) for index, count in counts.items()}
+
+
+def label_array(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """Labels as Keras takes them: float 0/1 for two classes, int class indices for more."""
+    return table["label"].to_numpy().astype(np.float32 if is_binary(classes) else np.int32)
+
+
+def macro_f1_scorer(classes: list[str]):
+    """How a baseline's candidates are compared on validation: macro-F1 at the best threshold (two classes)."""
+    def score(truth: np.ndarray, probabilities: np.ndarray) -> float:
+        threshold = best_threshold(truth, probabilities) if is_binary(classes) else None
+        return classification_metrics(truth, probabilities, classes, threshold)["macro_f1"]
+    return score
+
+
+def baseline_report(description: str, labels: dict[str, np.ndarray], probabilities: dict[str, np.ndarray],
+                    classes: list[str], out_dir: Path) -> dict[str, Any]:
+    """Save a baseline's validation probabilities (an ensemble is weighted on them) and report its
+    validation and test metrics at the threshold chosen as the RNN's is."""
+    np.save(out_dir / VALIDATION_PROBABILITIES, probabilities["validation"])
+    threshold = robust_threshold(labels["validation"], probabilities["validation"]) if is_binary(classes) else None
+    return {"model": description,
+            **{name: classification_metrics(labels[name], probabilities[name], classes, threshold)
+               for name in ("validation", "test")}}
+
+
+class Served:
+    """What a trained classifier answers: its RNN's probabilities (``rnn_probabilities``, per input
+    type), mixed with its baseline's when the model card names an ensemble."""
+
+    ensemble: dict[str, Any] | None
+    baseline: Any
+
+    def rnn_probabilities(self, cleaned: list) -> np.ndarray:
+        raise NotImplementedError
+
+    def probabilities_of_clean(self, cleaned: list, rnn: np.ndarray | None = None) -> np.ndarray:
+        """``rnn``: the RNN's probabilities of ``cleaned`` when the caller has them already."""
+        rnn = self.rnn_probabilities(cleaned) if rnn is None else rnn
+        if not self.ensemble or not len(cleaned):
+            return rnn
+        weight = self.ensemble["rnn_weight"]
+        return weight * rnn + (1 - weight) * self.baseline.probabilities(cleaned)
+
+
+def score_test_split(predictor, labels: np.ndarray, rnn: np.ndarray, probabilities: np.ndarray,
+                 plots_dir: Path) -> dict[str, Any]:
+    """The served model's test metrics (the RNN alone beside them for an ensemble), its curves as
+    CSV for DVC and as PNG."""
+    classes, threshold = predictor.classes, predictor.threshold
+    metrics = classification_metrics(labels, probabilities, classes, threshold)
+    if predictor.ensemble:  # the served model averages with the baseline; the RNN alone is always reported too
+        metrics["ensemble_rnn_weight"] = predictor.ensemble["rnn_weight"]
+        metrics["rnn_only"] = classification_metrics(labels, rnn, classes, predictor.card["rnn_threshold"])
+    data = curves(labels, probabilities, classes, threshold)
+    for name, frame in data.items():
+        frame.to_csv(plots_dir / f"{name}.csv", index=False)
+    save_png_plots(data, metrics, classes, plots_dir)
+    return metrics
+
 @dataclass(frozen=True)
 class Phase:
     """A stretch of training: up to epoch ``until``, at ``learning_rate``, with ``frozen`` layers
@@ -332,9 +397,18 @@ def ensemble_weight(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -
     return float(min(ENSEMBLE_WEIGHTS, key=lambda weight: (round(loss(weight), 6), -weight)))
 
 
+def _fixed_or_fitted_weight(setting: Any, labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, where: str) -> float:
+    if setting == "auto":
+        return ensemble_weight(labels, rnn, baseline)
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool) and 0 <= setting <= 1:
+        return float(setting)
+    raise PipelineError(f"params.yaml: {where}.ensemble_weight must be auto or a number from 0 to 1, not {setting!r}")
+
+
 def ensemble(params: dict[str, Any], labels: np.ndarray, rnn: np.ndarray, baseline_dir: Path, baseline_file: str,
              model_dir: Path, where: str) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """``ensemble: baseline``: weigh the RNN's validation probabilities with the baseline's, copy the
+    """``ensemble: baseline``: weigh the RNN's validation probabilities with the baseline's (the RNN's
+    share ``ensemble_weight``: auto = the best validation log-loss, or a fixed number), copy the
     baseline model into ``model_dir`` (the saved model serves both); ``none``: the RNN alone.
     Returns the validation probabilities the model will answer with, and the card's ``ensemble``."""
     import shutil
@@ -348,6 +422,6 @@ def ensemble(params: dict[str, Any], labels: np.ndarray, rnn: np.ndarray, baseli
     if baseline.shape != rnn.shape:
         raise PipelineError(f"{baseline_dir}: the baseline's validation probabilities do not match this split; "
                             "run the pipeline again (dvc repro)")
-    weight = ensemble_weight(labels, rnn, baseline)
+    weight = _fixed_or_fitted_weight(params.get("ensemble_weight", "auto"), labels, rnn, baseline, where)
     shutil.copy(baseline_dir / baseline_file, model_dir / baseline_file)
     return weight * rnn + (1 - weight) * baseline, {"rnn_weight": weight, "baseline": baseline_file}

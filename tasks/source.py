@@ -133,10 +133,18 @@ def url_entry(url: str, timeout_s: float = 30.0) -> dict[str, Any]:
     return entry
 
 
+AUTO = "auto"  # ingest.source: the profile's own data (movie_reviews and brown: NLTK's, digits: scikit-learn's)
+
+
 def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
     """The manifest for ``params.yaml`` ``ingest``: the profile, the source and what it matched."""
     profile = profiles.get(params["dataset"])
     source = str(params["source"])
+    if source == AUTO:
+        if not profile.named:
+            raise PipelineError(f"params.yaml: ingest.source is auto but the {params['dataset']} profile has no source "
+                                "of its own; set ingest.source to a file, folder, glob or URL")
+        source = next(iter(profile.named))  # nltk / sklearn: the data NLTK or scikit-learn provides
     matched = resolve(source, profile)
     entries = [url_entry(item) if is_url(item) else file_entry(item, cache) for item in matched]
     return {"dataset": params["dataset"], "source": source, "files": entries}

@@ -71,6 +71,11 @@ def up_to_date(status_output: str) -> bool:
     return [line.strip() for line in status_output.strip().splitlines()] == ["source:", "always changed"]
 
 
+def commit_all(root: Path, message: str) -> None:
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", message], root)
+
+
 def make_project(path: Path, frame: pd.DataFrame | None = None, overrides: dict | None = None) -> Path:
     """A git + DVC checkout of this project's pipeline at ``path``, with tiny data and params."""
     path.mkdir(parents=True, exist_ok=True)

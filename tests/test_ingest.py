@@ -131,3 +131,17 @@ def test_url_that_does_not_answer():
     # Port 9 on loopback (discard) is closed here: the connection is refused at once.
     with pytest.raises(PipelineError, match="could not download after"):
         read_source("http://127.0.0.1:9/reviews.csv")
+
+
+def test_auto_source_is_the_profile_own_data_or_a_clear_error(monkeypatch):
+    from tasks import source
+
+    if not (SHARED / "nltk_data/corpora/brown.zip").exists():
+        pytest.skip("../shared/nltk_data has no Brown corpus")
+    monkeypatch.setenv("NLTK_DATA", str(SHARED / "nltk_data"))
+    brown = source.manifest({"dataset": "brown", "source": "auto"}, {})
+    assert [Path(entry["path"]).name for entry in brown["files"]] == ["brown.zip"]
+    digits = source.manifest({"dataset": "digits", "source": "auto"}, {})
+    assert digits["files"][0]["path"].endswith("digits.csv.gz")
+    with pytest.raises(PipelineError, match="ingest.source is auto but the clothing_reviews profile has no source"):
+        source.manifest({"dataset": "clothing_reviews", "source": "auto"}, {})

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED, make_project, run, up_to_date
+from conftest import SHARED, commit_all, make_project, run, up_to_date
 from tasks import lm
 from tasks.common import PipelineError
 from tasks.ingest import ingest
@@ -158,8 +158,7 @@ def corpus_project(tmp_path_factory) -> Path:
     books.mkdir(parents=True)
     for number in range(30):
         (books / f"book{number:02d}.txt").write_text(story(40, seed=number))
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "tiny corpus"], root)
+    commit_all(root, "tiny corpus")
     return root
 
 

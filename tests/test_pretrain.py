@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import make_project, run, synthetic_reviews, up_to_date
+from conftest import commit_all, make_project, run, synthetic_reviews, up_to_date
 from tasks import classification, lm
 from tasks.tfidf import TfidfLogistic
 
@@ -58,6 +58,22 @@ def test_ensemble_weight_follows_the_better_model():
     assert 0 <= classification.ensemble_weight(rng.integers(0, 3, 400), three, three[:, ::-1]) <= 1
 
 
+def test_a_fixed_ensemble_weight_mixes_as_set_and_a_bad_one_is_named(tmp_path: Path):
+    from tasks.common import PipelineError
+
+    labels = np.array([0, 1, 1, 0])
+    rnn, baseline = np.array([0.2, 0.9, 0.6, 0.4]), np.array([0.1, 0.5, 0.8, 0.3])
+    np.save(tmp_path / classification.VALIDATION_PROBABILITIES, baseline)
+    (tmp_path / "base.npz").write_bytes(b"baseline model")
+    (tmp_path / "model").mkdir()
+    params = {"ensemble": "baseline", "ensemble_weight": 0.25}
+    mixed, card = classification.ensemble(params, labels, rnn, tmp_path, "base.npz", tmp_path / "model", "train.x")
+    assert np.allclose(mixed, 0.25 * rnn + 0.75 * baseline) and card["rnn_weight"] == 0.25
+    assert (tmp_path / "model/base.npz").read_bytes() == b"baseline model"  # the served model carries the baseline
+    with pytest.raises(PipelineError, match="train.x.ensemble_weight must be auto or a number from 0 to 1, not 2"):
+        classification.ensemble({**params, "ensemble_weight": 2}, labels, rnn, tmp_path, "base.npz", tmp_path, "train.x")
+
+
 @pytest.mark.parametrize("weighting", ["tfidf", "nb"])
 def test_ngram_baseline_learns_and_round_trips_without_pickle(tmp_path: Path, weighting: str):
     frame = synthetic_reviews(600, seed=2)
@@ -96,8 +112,7 @@ def pretrained_project(tmp_path_factory) -> Path:
     test_text = pd.read_parquet(root / "data/clean/test.parquet")["raw_text"].iloc[0]
     pd.concat([unlabelled, pd.DataFrame({"text": [test_text]})], ignore_index=True).to_csv(root / "data/raw/unlabelled.csv", index=False)
     assert len(labelled) == 240
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "unlabelled corpus"], root)
+    commit_all(root, "unlabelled corpus")
     return root
 
 

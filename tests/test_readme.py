@@ -50,17 +50,17 @@ def test_every_parameter_the_readme_sets_exists(tmp_path: Path):
 
     found = [(command, item) for command in bash_commands(README) for item in overrides(command)]
     assert len(found) >= 10, "the README shows dvc exp run -S examples"
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], cwd=tmp_path, check=True)
     for command, item in found:
         key, _, value = item.partition("=")
-        project = tmp_path / str(abs(hash(command + item)))
-        project.mkdir()
-        shutil.copy(ROOT / "params.yaml", project / "params.yaml")
-        subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-        subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], cwd=project, check=True)
+        shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")  # each override on the committed params
         try:
-            apply_param_overrides(project, {key: value})
+            apply_param_overrides(tmp_path, {key: value})
         except ValueError as error:
             raise AssertionError(f"README command {command!r}: {item} is not a parameter ({error})") from None
+    with pytest.raises(ValueError):  # the check itself: a key params.yaml lacks is refused
+        apply_param_overrides(tmp_path, {"train.text_classification.no_such_key": "1"})
 
 
 def test_the_first_commands_naming_the_real_data_are_the_results_commands():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED, make_project, run, up_to_date
+from conftest import SHARED, commit_all, make_project, run, up_to_date
 from tasks import classification, series
 from tasks.common import PipelineError
 from tasks.ingest import ingest
@@ -182,8 +182,7 @@ TINY_SERIES = {
 def series_project(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("series") / "project", overrides=TINY_SERIES)
     write_archive(root / "data/raw/shapes", train=120, test=45)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "tiny series"], root)
+    commit_all(root, "tiny series")
     return root
 
 

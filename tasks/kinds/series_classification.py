@@ -34,13 +34,12 @@ def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, 
 
 def ingest_summary(frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
     classes = metadata["classes"]
-    counts = frame["label"].value_counts(dropna=False)
     return {
         "classes": classes,
         "n_features": metadata["n_features"],
         "steps": {"min": int(frame["n_steps"].min()), "max": int(frame["n_steps"].max())},
         "source_split": frame["split"].value_counts().to_dict() if "split" in frame else None,
-        "labels": {("<NA>" if pd.isna(index) else classes[int(index)]): int(count) for index, count in counts.items()},
+        "labels": classification.label_counts(frame, classes),
     }
 
 
@@ -120,21 +119,11 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     parts = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
     items = {name: series.unpack(part["values"], meta["n_features"]) for name, part in parts.items()}
     labels = {name: part["label"].to_numpy().astype(int) for name, part in parts.items()}
-
-    def validation_score(truth: np.ndarray, probabilities: np.ndarray) -> float:
-        threshold = classification.best_threshold(truth, probabilities) if classification.is_binary(classes) else None
-        return classification.classification_metrics(truth, probabilities, classes, threshold)["macro_f1"]
-
     model = series.SummaryLogistic.fit(items["train"], labels["train"], items["validation"], labels["validation"],
-                                       validation_score, params["C"])
+                                       classification.macro_f1_scorer(classes), params["C"])
     model.save(out_dir / BASELINE_FILE)
     probabilities = {name: model.probabilities(items[name]) for name in ("validation", "test")}
-    np.save(out_dir / classification.VALIDATION_PROBABILITIES, probabilities["validation"])
-    threshold = (classification.robust_threshold(labels["validation"], probabilities["validation"])
-                 if classification.is_binary(classes) else None)
-    return {"model": model.description,
-            **{name: classification.classification_metrics(labels[name], probabilities[name], classes, threshold)
-               for name in ("validation", "test")}}
+    return classification.baseline_report(model.description, labels, probabilities, classes, out_dir)
 
 
 def baseline_headline(metrics: dict[str, Any]) -> str:
@@ -142,10 +131,6 @@ def baseline_headline(metrics: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- train
-
-
-def _labels(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    return table["label"].to_numpy().astype(np.float32 if classification.is_binary(classes) else np.int32)
 
 
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
@@ -160,13 +145,13 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     classes = meta["classes"]
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
     with distribution(params) as replicas:
-        data = {name: ragged_dataset(series.unpack(table["values"], meta["n_features"]), _labels(table, classes),
+        data = {name: ragged_dataset(series.unpack(table["values"], meta["n_features"]), classification.label_array(table, classes),
                                      params["batch_size"] * replicas, params["seed"], shuffle=name == "train",
                                      pad_value=np.nan)
                 for name, table in tables.items()}
         model = build_series_classifier(params, scaler, len(classes))
         summary, _, _ = classification.fit_classifier(
-            model, data["train"], data["validation"], _labels(tables["train"], classes), classes, params, live_dir,
+            model, data["train"], data["validation"], classification.label_array(tables["train"], classes), classes, params, live_dir,
             checkpoint_dir, "train.series_classification")
     model.save(model_dir / "model.keras")
     labels = tables["validation"]["label"].to_numpy().astype(int)
@@ -194,7 +179,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
 # --------------------------------------------------------------------------- inference and evaluate
 
 
-class Predictor:
+class Predictor(classification.Served):
     """The trained series model with its cleaning options (and the baseline it is averaged with,
     when ensembled): series in, class probabilities out."""
 
@@ -237,14 +222,6 @@ class Predictor:
         result = np.concatenate(outputs)
         return result.ravel() if width == 1 else result
 
-    def probabilities_of_clean(self, items: list[np.ndarray]) -> np.ndarray:
-        """What the model answers: the RNN's probabilities, mixed with the baseline's when ensembled."""
-        rnn = self.rnn_probabilities(items)
-        if not self.ensemble or not items:
-            return rnn
-        weight = self.ensemble["rnn_weight"]
-        return weight * rnn + (1 - weight) * self.baseline.probabilities(items)
-
     def probabilities(self, raw: list[np.ndarray]) -> np.ndarray:
         """Class probabilities of raw series (the training cleaning applied; a series the
         ``drop`` policy would leave out is interpolated instead: every input gets an answer)."""
@@ -265,17 +242,10 @@ def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseli
     predictor = Predictor(model_dir)
     items = series.unpack(test["values"], predictor.card["n_features"])
     rnn = predictor.rnn_probabilities(items)
-    probabilities = predictor.probabilities_of_clean(items) if predictor.ensemble else rnn
+    probabilities = predictor.probabilities_of_clean(items, rnn)
     labels = test["label"].to_numpy().astype(int)
     classes, threshold = predictor.classes, predictor.threshold
-    metrics = classification.classification_metrics(labels, probabilities, classes, threshold)
-    if predictor.ensemble:  # the served model averages with the baseline; the RNN alone is always reported too
-        metrics["ensemble_rnn_weight"] = predictor.ensemble["rnn_weight"]
-        metrics["rnn_only"] = classification.classification_metrics(labels, rnn, classes, predictor.card["rnn_threshold"])
-    data = classification.curves(labels, probabilities, classes, threshold)
-    for name, frame in data.items():
-        frame.to_csv(plots_dir / f"{name}.csv", index=False)
-    classification.save_png_plots(data, metrics, classes, plots_dir)
+    metrics = classification.score_test_split(predictor, labels, rnn, probabilities, plots_dir)
     table = test.drop(columns="values")
     write_json(report_dir / "slices.json", classification.slice_metrics(
         table, probabilities, threshold, [], "n_steps", params["length_buckets"]))

@@ -32,12 +32,11 @@ def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, 
 
 def ingest_summary(frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
     classes = metadata["classes"]
-    counts = frame["label"].value_counts(dropna=False)
     return {
         "rows_without_text": int(frame["text"].isna().sum()),
         "classes": classes,
         "rating_scale": metadata.get("rating_scale"),
-        "labels": {("<NA>" if pd.isna(index) else classes[int(index)]): int(count) for index, count in counts.items()},
+        "labels": classification.label_counts(frame, classes),
     }
 
 
@@ -131,22 +130,12 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     classes = meta["classes"]
     splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
     labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
-
-    def validation_score(truth: np.ndarray, probabilities: np.ndarray) -> float:
-        threshold = classification.best_threshold(truth, probabilities) if classification.is_binary(classes) else None
-        return classification.classification_metrics(truth, probabilities, classes, threshold)["macro_f1"]
-
     model = TfidfLogistic.fit(splits["train"]["text"], labels["train"], splits["validation"]["text"], labels["validation"],
-                              validation_score, params["ngram_range"], params["min_df"], params["max_features"], params["C"],
+                              classification.macro_f1_scorer(classes), params["ngram_range"], params["min_df"], params["max_features"], params["C"],
                               params.get("weighting", "tfidf"))
     model.save(out_dir / BASELINE_FILE)
     probabilities = {name: model.probabilities(splits[name]["text"]) for name in ("validation", "test")}
-    np.save(out_dir / classification.VALIDATION_PROBABILITIES, probabilities["validation"])
-    threshold = (classification.robust_threshold(labels["validation"], probabilities["validation"])
-                 if classification.is_binary(classes) else None)
-    return {"model": model.description,
-            **{name: classification.classification_metrics(labels[name], probabilities[name], classes, threshold)
-               for name in ("validation", "test")}}
+    return classification.baseline_report(model.description, labels, probabilities, classes, out_dir)
 
 
 def baseline_headline(metrics: dict[str, Any]) -> str:
@@ -158,10 +147,6 @@ def baseline_headline(metrics: dict[str, Any]) -> str:
 def _sequences(table: pd.DataFrame) -> list[np.ndarray]:
     # An empty text becomes one OOV step, as at inference: cuDNN rejects all-padding sequences.
     return [ids if len(ids) else np.ones(1, np.int32) for ids in table["ids"]]
-
-
-def _labels(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    return table["label"].to_numpy().astype(np.float32 if classification.is_binary(classes) else np.int32)
 
 
 def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretrained_dir: Path):
@@ -227,12 +212,12 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     binary = classification.is_binary(classes)
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
     with distribution(params, devices) as replicas:
-        data = {name: ragged_dataset(_sequences(table), _labels(table, classes), params["batch_size"] * replicas,
+        data = {name: ragged_dataset(_sequences(table), classification.label_array(table, classes), params["batch_size"] * replicas,
                                      params["seed"], shuffle=name == "train")
                 for name, table in tables.items()}
         classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
         summary, _, _ = classification.fit_classifier(classifier, data["train"], data["validation"],
-                                                       _labels(tables["train"], classes), classes, params, live_dir,
+                                                       classification.label_array(tables["train"], classes), classes, params, live_dir,
                                                        checkpoint_dir, "train.text_classification", phases)
     labels = tables["validation"]["label"].to_numpy().astype(int)
     rnn = in_order(classifier, _sequences(tables["validation"]), binary)
@@ -267,7 +252,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
 # --------------------------------------------------------------------------- inference and evaluate
 
 
-class Predictor:
+class Predictor(classification.Served):
     """The trained text model with its cleaning, threshold and (optionally) the baseline it is
     averaged with: text in, class probabilities out."""
 
@@ -299,14 +284,6 @@ class Predictor:
         outputs = np.concatenate([np.asarray(self.model(batch, training=False)) for batch in dataset])
         return outputs.ravel() if width == 1 else outputs
 
-    def probabilities_of_clean(self, cleaned: list[str]) -> np.ndarray:
-        """What the model answers for cleaned texts: the RNN's probabilities, mixed with the baseline's when ensembled."""
-        rnn = self.rnn_probabilities(cleaned)
-        if not self.ensemble or not cleaned:
-            return rnn
-        weight = self.ensemble["rnn_weight"]
-        return weight * rnn + (1 - weight) * self.baseline.probabilities(cleaned)
-
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities for raw texts."""
         from tasks.textclean import clean_texts
@@ -322,17 +299,10 @@ def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseli
     predictor = Predictor(model_dir)
     texts = test["text"].tolist()
     rnn = predictor.rnn_probabilities(texts)
-    probabilities = predictor.probabilities_of_clean(texts) if predictor.ensemble else rnn
+    probabilities = predictor.probabilities_of_clean(texts, rnn)
     labels = test["label"].to_numpy().astype(int)
     classes, threshold = predictor.classes, predictor.threshold
-    metrics = classification.classification_metrics(labels, probabilities, classes, threshold)
-    if predictor.ensemble:  # the served model averages with the baseline; the RNN alone is always reported too
-        metrics["ensemble_rnn_weight"] = predictor.ensemble["rnn_weight"]
-        metrics["rnn_only"] = classification.classification_metrics(labels, rnn, classes, predictor.card["rnn_threshold"])
-    data = classification.curves(labels, probabilities, classes, threshold)
-    for name, frame in data.items():
-        frame.to_csv(plots_dir / f"{name}.csv", index=False)
-    classification.save_png_plots(data, metrics, classes, plots_dir)
+    metrics = classification.score_test_split(predictor, labels, rnn, probabilities, plots_dir)
     write_json(report_dir / "slices.json", classification.slice_metrics(
         test, probabilities, threshold, params["slice_columns"], "n_tokens", params["length_buckets"]))
     classification.worst_examples(test, probabilities, classes, threshold, params["worst_examples"],
