@@ -305,13 +305,9 @@ class Phase:
 
 def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray, classes: list[str],
                    params: dict[str, Any], live_dir: Path, checkpoint_dir: Path, where: str,
-                   phases: list[Phase] | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Compile and fit a classifier phase by phase (resumable, early stopping, DVCLive).
-
-    Early stopping watches validation AUC for two classes, validation loss for more. Returns
-    the training summary and the validation labels and probabilities (for the threshold and
-    any ensemble the caller builds).
-    """
+                   phases: list[Phase] | None = None) -> dict[str, Any]:
+    """Compile and fit a classifier phase by phase (resumable, early stopping, DVCLive); the
+    training summary. Early stopping watches validation AUC for two classes, validation loss for more."""
     import time
 
     import keras
@@ -357,17 +353,13 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
             epochs_this_run += len(history.history.get("loss", []))  # a resumed run only runs the remaining epochs
             start = phase.until
     seconds = time.perf_counter() - started
-    outputs = [model.predict_on_batch(inputs) for inputs, _ in validation_data]
-    probabilities = np.concatenate([output.ravel() if binary else output for output in outputs])
-    labels = np.concatenate([label.numpy() for _, label in validation_data]).astype(int)
-    summary = {
+    return {
         "epochs_run": resumed_from + epochs_this_run,
         "resumed_from_epoch": resumed_from,
         "train_seconds": round(seconds, 2),
         "train_samples_per_s": round(len(train_labels) * epochs_this_run / seconds, 1) if seconds else None,
         "parameters": int(model.count_params()),
     }
-    return summary, labels, probabilities
 
 
 def decide(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
                                      pad_value=np.nan)
                 for name, table in tables.items()}
         model = build_series_classifier(params, scaler, len(classes))
-        summary, _, _ = classification.fit_classifier(
+        summary = classification.fit_classifier(
             model, data["train"], data["validation"], classification.label_array(tables["train"], classes), classes, params, live_dir,
             checkpoint_dir, "train.series_classification")
     model.save(model_dir / "model.keras")

@@ -180,13 +180,16 @@ def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretra
     return classifier, [phase for phase in phases if phase.until > 0], {"pretrained": architecture}
 
 
+WIDTH_STEP = 32  # prediction batches are padded to a multiple of this (masked: padding never changes an answer)
+
+
 def in_order(classifier, sequences: list[np.ndarray], binary: bool, batch_size: int = 256) -> np.ndarray:
     """Probabilities for token-id sequences in their given order (batches of similar length, reordered back)."""
     order = np.argsort([len(sequence) for sequence in sequences], kind="stable")
     outputs = np.zeros((len(sequences),) if binary else (len(sequences), classifier.output_shape[-1]), np.float32)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        width = max(len(sequences[row]) for row in rows)
+        width = -(-max(len(sequences[row]) for row in rows) // WIDTH_STEP) * WIDTH_STEP  # few shapes, few retraces
         batch = np.zeros((len(rows), width), np.int32)
         for position, row in enumerate(rows):
             batch[position, : len(sequences[row])] = sequences[row]
@@ -216,7 +219,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
                                      params["seed"], shuffle=name == "train")
                 for name, table in tables.items()}
         classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
-        summary, _, _ = classification.fit_classifier(classifier, data["train"], data["validation"],
+        summary = classification.fit_classifier(classifier, data["train"], data["validation"],
                                                        classification.label_array(tables["train"], classes), classes, params, live_dir,
                                                        checkpoint_dir, "train.text_classification", phases)
     labels = tables["validation"]["label"].to_numpy().astype(int)
@@ -281,7 +284,9 @@ class Predictor(classification.Served):
         # A text that cleans to nothing becomes one OOV step: cuDNN rejects all-padding sequences.
         cleaned = [text or vocabulary.OOV_TOKEN for text in cleaned]
         dataset = tf.data.Dataset.from_tensor_slices(tf.constant(cleaned, dtype=tf.string)).batch(batch_size)
-        outputs = np.concatenate([np.asarray(self.model(batch, training=False)) for batch in dataset])
+        # predict_on_batch runs one traced graph (texts in, a fixed max_len inside); an eager call
+        # would step the recurrent loop in Python.
+        outputs = np.concatenate([np.asarray(self.model.predict_on_batch(batch)) for batch in dataset])
         return outputs.ravel() if width == 1 else outputs
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
