@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.common import PipelineError
-from tasks.datasets import Ingested, SourceFile, content_id, read_tables, require_columns
+from tasks.datasets import Ingested, SourceFile, content_id, only_file, read_tables, require_columns
 
 BENGIO_SPLIT = {"method": "contiguous", "train_tokens": 800_000, "validation_tokens": 200_000,
                 "reference": "Bengio et al. 2003, A Neural Probabilistic Language Model: Brown corpus split"}
@@ -42,7 +42,7 @@ def brown(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     Read as NLTK's ``TaggedCorpusReader`` reads it (a sentence per non-blank line, ``word/tag``
     tokens split at the last ``/``), files in ``fileids()`` order: ``nltk.corpus.brown.words()``.
     """
-    [file] = files
+    file = only_file(files, params)
     try:
         with zipfile.ZipFile(io.BytesIO(file.data)) as archive:
             names = {PurePosixPath(name).name: name for name in archive.namelist() if BROWN_FILE.fullmatch(PurePosixPath(name).name)}

@@ -46,6 +46,14 @@ class SourceFile:
     data: bytes
 
 
+def only_file(files: list[SourceFile], params: dict[str, Any]) -> SourceFile:
+    """The one file a single-file profile reads; a clear error when the source matched more."""
+    if len(files) != 1:
+        raise PipelineError(f"ingest.source {params.get('source')!r}: the {params.get('dataset')} profile reads one file, "
+                            f"the source matched {len(files)} ({', '.join(file.name for file in files[:3])}...)")
+    return files[0]
+
+
 @dataclass
 class Ingested:
     """A profile's result: the canonical table, metadata for the later stages, rows read."""

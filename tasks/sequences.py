@@ -26,7 +26,7 @@ import pandas as pd
 
 from tasks import series as series_input
 from tasks.common import PipelineError
-from tasks.datasets import Ingested, SourceFile, natural_key, read_tables, require_columns
+from tasks.datasets import Ingested, SourceFile, natural_key, only_file, read_tables, require_columns
 
 ARCHIVE_SPLIT = re.compile(r"_(TRAIN|TEST)\.ts$", re.IGNORECASE)
 
@@ -89,7 +89,7 @@ def ts_archive(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
 
 def mnist_npz(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     """Keras' mnist.npz: images (N, rows, columns) as ``rows`` steps of ``columns`` features."""
-    [file] = files
+    file = only_file(files, params)
     try:
         with np.load(io.BytesIO(file.data), allow_pickle=False) as arrays:
             missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in arrays.files]
@@ -113,7 +113,7 @@ def mnist_npz(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
 
 def digits(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     """scikit-learn's 8x8 digits (its ``digits.csv.gz``: 64 pixels and the label per line)."""
-    [file] = files
+    file = only_file(files, params)
     try:
         table = np.loadtxt(io.StringIO(gzip.decompress(file.data).decode("ascii")), delimiter=",")
     except (OSError, ValueError, EOFError) as error:

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tasks import kinds
@@ -138,9 +139,11 @@ def resolve_rating_range(params: dict[str, Any], scale: list[float] | None, rati
             if scale:
                 resolved[name] = scale[position]
             elif ratings is not None and ratings.notna().any():
-                resolved[name] = float(ratings.min() if position == 0 else ratings.max())
+                resolved[name] = ratings.min() if position == 0 else ratings.max()
             else:
                 resolved[name] = 0
+        if isinstance(resolved.get(name), (int, float, np.number)):
+            resolved[name] = float(resolved[name])  # GX compares bounds and the (float) column of one type
     return resolved
 
 
@@ -744,7 +747,9 @@ def main() -> None:
     kind = kinds.of(metadata)
     suite = load_suite(SUITE_DIR / f"{kind.SUITE}.json")
     checked = kind.checked_table(frame, metadata).reset_index(drop=True)
-    ratings = pd.to_numeric(checked["rating"], errors="coerce") if "rating" in checked else None
+    ratings = pd.to_numeric(checked["rating"], errors="coerce").astype(float) if "rating" in checked else None
+    if ratings is not None:  # a table's ratings may be integers, text or missing: numbers or NaN (quarantined)
+        checked["rating"] = ratings
     params = resolve_rating_range(params, metadata.get("rating_scale"), ratings)
     classes = metadata.get("classes")
     started = time.perf_counter()

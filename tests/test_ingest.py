@@ -145,3 +145,12 @@ def test_auto_source_is_the_profile_own_data_or_a_clear_error(monkeypatch):
     assert digits["files"][0]["path"].endswith("digits.csv.gz")
     with pytest.raises(PipelineError, match="ingest.source is auto but the clothing_reviews profile has no source"):
         source.manifest({"dataset": "clothing_reviews", "source": "auto"}, {})
+
+
+def test_a_single_file_profile_given_several_files_names_them():
+    from tasks.datasets import SourceFile
+    from tasks.sequences import digits
+
+    files = [SourceFile("a.ts", "a.ts", b""), SourceFile("b.ts", "b.ts", b"")]
+    with pytest.raises(PipelineError, match=r"'x_\*\.ts': the digits profile reads one file, the source matched 2 \(a.ts, b.ts"):
+        digits(files, {"dataset": "digits", "source": "x_*.ts"})

@@ -250,3 +250,16 @@ def test_eda_plots_only_for_columns_present(tmp_path):
     written = write_eda_plots(make_frame(rating=False, metadata=False), tmp_path / "eda", CLASSES)
     assert sorted(path.name for path in written) == [
         "class_counts.csv", "class_counts.png", "text_length_histogram.png"]
+
+
+@pytest.mark.parametrize("numbers,text", [([5, 1], None), (["5", "1"], "n/a")], ids=["integers", "text"])
+def test_a_generic_table_rating_column_of_any_type_validates(tmp_path, monkeypatch, numbers, text):
+    """A table's own rating column (the clothing CSV read with the table profile: integers) with
+    rating bounds auto; a non-numeric rating is quarantined, never a GX type error."""
+    monkeypatch.chdir(tmp_path)
+    frame = make_frame(12)
+    frame["rating"] = pd.Series([numbers[index % 2] for index in range(12)], dtype=object)
+    if text:
+        frame.loc[[0, 1], "rating"] = text
+    _run_stage(tmp_path, frame, {**PARAMS, "rating_min": "auto", "rating_max": "auto"})
+    assert len(pd.read_parquet(validate.QUARANTINE)) == (2 if text else 0)
