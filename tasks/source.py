@@ -140,12 +140,11 @@ def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
     """The manifest for ``params.yaml`` ``ingest``: the profile, the source and what it matched."""
     profile = profiles.get(params["dataset"])
     source = str(params["source"])
-    if source == AUTO:
-        if not profile.named:
-            raise PipelineError(f"params.yaml: ingest.source is auto but the {params['dataset']} profile has no source "
-                                "of its own; set ingest.source to a file, folder, glob or URL")
-        source = next(iter(profile.named))  # nltk / sklearn: the data NLTK or scikit-learn provides
-    matched = resolve(source, profile)
+    if source == AUTO and not profile.named:
+        raise PipelineError(f"params.yaml: ingest.source is auto but the {params['dataset']} profile has no source "
+                            "of its own; set ingest.source to a file, folder, glob or URL")
+    # auto: the profile's named source (nltk / sklearn: the data NLTK or scikit-learn provides)
+    matched = resolve(next(iter(profile.named)) if source == AUTO else source, profile)
     entries = [url_entry(item) if is_url(item) else file_entry(item, cache) for item in matched]
     return {"dataset": params["dataset"], "source": source, "files": entries}
 

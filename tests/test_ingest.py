@@ -140,7 +140,7 @@ def test_auto_source_is_the_profile_own_data_or_a_clear_error(monkeypatch):
         pytest.skip("../shared/nltk_data has no Brown corpus")
     monkeypatch.setenv("NLTK_DATA", str(SHARED / "nltk_data"))
     brown = source.manifest({"dataset": "brown", "source": "auto"}, {})
-    assert [Path(entry["path"]).name for entry in brown["files"]] == ["brown.zip"]
+    assert [Path(entry["path"]).name for entry in brown["files"]] == ["brown.zip"] and brown["source"] == "auto"
     digits = source.manifest({"dataset": "digits", "source": "auto"}, {})
     assert digits["files"][0]["path"].endswith("digits.csv.gz")
     with pytest.raises(PipelineError, match="ingest.source is auto but the clothing_reviews profile has no source"):
