@@ -110,9 +110,21 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
 
 
+FIRST_REPRO_LOG = "first_repro.log"  # beside the trained project: what its first `dvc repro` printed
+
+
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
     """A tiny project after one full `dvc repro`, shared by read-only tests."""
     path = make_project(tmp_path_factory.mktemp("trained") / "project")
-    run(["dvc", "repro"], path)
+    first = run(["dvc", "repro"], path)
+    (path.parent / FIRST_REPRO_LOG).write_text(first.stdout)
     return path
+
+
+@pytest.fixture
+def trained_copy(trained_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained project (git, DVC cache, outputs) for a test that changes it."""
+    copy = tmp_path / "project"
+    shutil.copytree(trained_project, copy, symlinks=True)
+    return copy

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import run, up_to_date
+from conftest import FIRST_REPRO_LOG, run, up_to_date
 
 STAGES = ["source", "ingest", "validate", "clean", "tokenize", "baseline", "pretrain", "train", "evaluate"]
 
@@ -15,9 +15,10 @@ def ran_stages(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
-def test_repro_runs_every_stage_then_nothing(project: Path):
-    first = run(["dvc", "repro"], project)
-    assert ran_stages(first.stdout) == STAGES
+def test_repro_runs_every_stage_then_nothing(trained_project: Path, trained_copy: Path):
+    project = trained_copy
+    first = (trained_project.parent / FIRST_REPRO_LOG).read_text()
+    assert ran_stages(first) == STAGES
     metrics = json.loads((project / "metrics/evaluate.json").read_text())
     for key in ("accuracy", "macro_f1", "minority_f1", "roc_auc", "majority_rate", "n_test"):
         assert key in metrics
@@ -28,8 +29,8 @@ def test_repro_runs_every_stage_then_nothing(project: Path):
     assert up_to_date(run(["dvc", "status"], project).stdout)
 
 
-def test_train_param_change_reruns_only_train_and_evaluate(project: Path):
-    run(["dvc", "repro"], project)
+def test_train_param_change_reruns_only_train_and_evaluate(trained_copy: Path):
+    project = trained_copy
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["text_classification"]["epochs"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

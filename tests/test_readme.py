@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED, make_project, run
+from conftest import ROOT, SHARED, run
 
 README = (ROOT / "README.md").read_text()
 ACTIVATE = "source .venv/bin/activate"
@@ -73,10 +73,9 @@ def test_the_first_commands_naming_the_real_data_are_the_results_commands():
 
 
 @pytest.mark.slow
-def test_readme_commands_work_in_a_fresh_shell(tmp_path: Path):
+def test_readme_commands_work_in_a_fresh_shell(trained_copy: Path, tmp_path: Path):
     """A fresh clone; `make run`'s venv (this one, linked); a shell without it on PATH."""
-    project = make_project(tmp_path / "origin")
-    run(["dvc", "repro"], project)
+    project = trained_copy
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "trained"], project)
     clone = tmp_path / "clone"
