@@ -298,6 +298,7 @@ def row_reasons(frame: pd.DataFrame, run: _Run, parameters: dict[str, Any]) -> p
     """
     reasons: list[list[str]] = [[] for _ in range(len(frame))]
     failed_columns: list[set[str]] = [set() for _ in range(len(frame))]
+    shown = {name: _display(value) for name, value in parameters.items()}  # bounds as a reader writes them: 1, not 1.0
     keep_first: list[tuple[dict[str, Any], list[int]]] = []
     for spec, result in zip(run.specs, run.results):
         indices = [int(index) for index in result.result.get("unexpected_index_list") or []]
@@ -310,7 +311,7 @@ def row_reasons(frame: pd.DataFrame, run: _Run, parameters: dict[str, Any]) -> p
                 continue
             failed_columns[index].add(column)
             value = _display(frame.at[index, column]) if column in frame else ""
-            reasons[index].append(spec["meta"]["reason"].format(value=value, **parameters))
+            reasons[index].append(spec["meta"]["reason"].format(value=value, **shown))
     for spec, indices in keep_first:
         if not indices:
             continue
@@ -321,8 +322,7 @@ def row_reasons(frame: pd.DataFrame, run: _Run, parameters: dict[str, Any]) -> p
         kept = set(flagged.sort_values("dirty", kind="stable").drop_duplicates("value").index)
         for index in indices:
             if index not in kept:
-                reasons[index].append(spec["meta"]["reason"].format(value=_display(frame.at[index, column]),
-                                                                    **parameters))
+                reasons[index].append(spec["meta"]["reason"].format(value=_display(frame.at[index, column]), **shown))
     return pd.Series(["; ".join(row) for row in reasons], index=frame.index, dtype="string")
 
 
