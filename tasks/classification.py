@@ -279,7 +279,7 @@ class Served:
 
 
 def score_test_split(predictor, labels: np.ndarray, rnn: np.ndarray, probabilities: np.ndarray,
-                 plots_dir: Path) -> dict[str, Any]:
+                     plots_dir: Path) -> dict[str, Any]:
     """The served model's test metrics (the RNN alone beside them for an ensemble), its curves as
     CSV for DVC and as PNG."""
     classes, threshold = predictor.classes, predictor.threshold
