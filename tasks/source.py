@@ -72,7 +72,9 @@ def resolve_named(name: str, location: str) -> str:
 def resolve(source: str, profile: profiles.Profile) -> list[str]:
     """The files (or the one URL) a source names, sorted; a clear error when it matches nothing."""
     if source in profile.named:
-        return [resolve_named(source, profile.named[source])]
+        # Relative to the project root, as the README's ../shared layout is: the listing (and so
+        # dvc.lock) is then the same on every machine with that layout.
+        return [os.path.relpath(resolve_named(source, profile.named[source]))]
     if is_url(source):
         return [source]
     path = Path(source)
