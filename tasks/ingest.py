@@ -9,8 +9,10 @@ the data) and ``metrics/ingest.json``.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,28 @@ def check_text_bytes(data: bytes, source: str) -> None:
         ) from error
 
 
+def first_overlong_row(text: str, sep: str) -> str:
+    """Which line has more fields than the header (pandas would read its first field as an index)."""
+    rows = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(rows)
+    for row in rows:
+        if len(row) > len(header):
+            return (f"line {rows.line_num} has {len(row)} fields, the header {len(header)} ({', '.join(header)}); "
+                    f"quote fields that contain {sep!r}")
+    return "rows have more fields than the header"
+
+
+def read_delimited(data: bytes, sep: str, source: str) -> pd.DataFrame:
+    """CSV/TSV as strings; a row with more fields than the header is an error, never an index."""
+    with warnings.catch_warnings():
+        # index_col=False makes pandas warn (and drop fields) instead of silently using them as an index
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, index_col=False)
+        except pd.errors.ParserWarning:
+            raise PipelineError(f"{source}: {first_overlong_row(data.decode('utf-8'), sep)}") from None
+
+
 def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
     """Parse one tabular file's bytes by its suffix."""
     lower = name.lower()
@@ -59,7 +83,7 @@ def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
             if lower.endswith((".jsonl", ".json")):
                 frame = pd.read_json(io.BytesIO(data), lines=lower.endswith(".jsonl"), dtype=False)
             else:
-                frame = pd.read_csv(io.BytesIO(data), sep="\t" if lower.endswith(".tsv") else ",", dtype=str)
+                frame = read_delimited(data, "\t" if lower.endswith(".tsv") else ",", source)
     except PipelineError:
         raise
     except pd.errors.EmptyDataError as error:

@@ -96,6 +96,8 @@ def test_directory_and_glob_sources_read_every_file(tmp_path: Path, tiny_frame):
         (b"id;text;label\n1;good;1\n", "missing column(s) ['text', 'label']"),
         (b"id,text,label\n1,caf\xe9,1\n", "line 2 is not UTF-8"),
         (b"id,text,label\n1,ok,1\n2,b\x00d,0\n", "NUL byte at line 3"),
+        (b"id,text,label\n1,I love it, perfect!,1\n2,fine,1\n", "line 2 has 4 fields, the header 3"),
+        (b"id,text,label\n1,fine,1\n2,I love it, perfect!,1\n", "line 3"),
     ],
 )
 def test_broken_csv_gets_a_clear_error(tmp_path: Path, content: bytes, message: str):

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import ROOT, SHARED, run
@@ -85,7 +86,7 @@ def test_readme_commands_work_in_a_fresh_shell(trained_copy: Path, tmp_path: Pat
     env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
     if (SHARED / "nltk_data").is_dir():
         env["NLTK_DATA"] = str(SHARED / "nltk_data")
-    (clone / "reviews.csv").write_text("text\nI love it, perfect!\nAwful and cheap.\n")
+    (clone / "reviews.csv").write_text('text\n"I love it, perfect!"\nAwful and cheap.\n')
     commands = [
         "dvc checkout",
         "dvc repro",
@@ -102,7 +103,7 @@ def test_readme_commands_work_in_a_fresh_shell(trained_copy: Path, tmp_path: Pat
         result = subprocess.run(["bash", "--noprofile", "--norc", "-c", f"{ACTIVATE} && {command}"], cwd=clone, env=env,
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, f"{command}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    assert (clone / "scored.csv").read_text().count("\n") == 3
+    assert pd.read_csv(clone / "scored.csv")["text"].tolist() == ["I love it, perfect!", "Awful and cheap."]
     without = subprocess.run(["bash", "--noprofile", "--norc", "-c", "dvc --version"], cwd=clone, env=env,
                              capture_output=True, text=True)
     assert without.returncode != 0  # the shell really is fresh: only the activated venv provides dvc
