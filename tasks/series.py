@@ -104,16 +104,18 @@ def fit_scaler(series: list[np.ndarray]) -> dict[str, list[float]]:
     return {"mean": steps.mean(axis=0).tolist(), "variance": np.where(variance > 0, variance, 1.0).tolist()}
 
 
-def summary_features(series: list[np.ndarray]) -> np.ndarray:
-    """Length-independent summary per series for the classical baseline: per feature the mean,
-    standard deviation, minimum, maximum, first and last value and the slope, plus the length."""
+def summary_features(series: list[np.ndarray], shape_steps: int = 0) -> np.ndarray:
+    """Length-independent features per series for the classical baseline: per feature the mean,
+    standard deviation, minimum, maximum, first and last value and the slope, plus the length;
+    with ``shape_steps``, also the series resampled to that many steps (its shape, flattened)."""
     rows = []
     for item in series:
         steps = np.arange(len(item), dtype=np.float64)
         centred = steps - steps.mean()
         slope = (centred @ (item - item.mean(axis=0))) / max(float(centred @ centred), 1e-12)
+        shape = resample(item, shape_steps).ravel() if shape_steps else []
         rows.append(np.concatenate([item.mean(0), item.std(0), item.min(0), item.max(0), item[0], item[-1], slope,
-                                    [len(item)]]))
+                                    [len(item)], shape]))
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -121,22 +123,24 @@ class SummaryLogistic:
     """Logistic regression over :func:`summary_features`, standardised on train: the classical
     series classifier beside the RNN. Saved as arrays (``.npz``, no pickle)."""
 
-    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray, c: float) -> None:
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray, c: float,
+                 shape_steps: int) -> None:
         self.mean, self.scale, self.coef, self.intercept, self.c = mean, scale, coef, intercept, c
+        self.shape_steps = shape_steps
 
     @classmethod
     def fit(cls, items: list[np.ndarray], labels: np.ndarray, validation: list[np.ndarray], validation_labels: np.ndarray,
-            choose, cs: list[float]) -> "SummaryLogistic":
+            choose, cs: list[float], shape_steps: int) -> "SummaryLogistic":
         """One model per C; keep the one ``choose(validation labels, probabilities)`` scores highest."""
         from sklearn.linear_model import LogisticRegression
 
-        features = summary_features(items)
+        features = summary_features(items, shape_steps)
         mean, scale = features.mean(axis=0), features.std(axis=0)
         scale[scale == 0] = 1.0
         best = None
         for c in sorted(cs):
             model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
-            candidate = cls(mean, scale, model.coef_, model.intercept_, c)
+            candidate = cls(mean, scale, model.coef_, model.intercept_, c, shape_steps)
             score = choose(validation_labels, candidate.probabilities(validation))
             if best is None or score > best[0]:
                 best = (score, candidate)
@@ -144,7 +148,7 @@ class SummaryLogistic:
 
     def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
         """Positive probabilities (two classes) or one row of class probabilities per series."""
-        scores = ((summary_features(items) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        scores = ((summary_features(items, self.shape_steps) - self.mean) / self.scale) @ self.coef.T + self.intercept
         if self.coef.shape[0] == 1:
             return 1 / (1 + np.exp(-scores.ravel()))
         exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -152,12 +156,15 @@ class SummaryLogistic:
 
     @property
     def description(self) -> str:
-        return f"logistic regression over per-series summary features (C={self.c:g})"
+        shape = f" and the series resampled to {self.shape_steps} steps" if self.shape_steps else ""
+        return f"logistic regression over per-series summary features{shape} (C={self.c:g})"
 
     def save(self, path) -> None:
-        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept, c=np.asarray(self.c))
+        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept, c=np.asarray(self.c),
+                 shape_steps=np.asarray(self.shape_steps))
 
     @classmethod
     def load(cls, path) -> "SummaryLogistic":
         with np.load(path, allow_pickle=False) as stored:
-            return cls(stored["mean"], stored["scale"], stored["coef"], stored["intercept"], float(stored["c"]))
+            return cls(stored["mean"], stored["scale"], stored["coef"], stored["intercept"], float(stored["c"]),
+                       int(stored["shape_steps"]))

@@ -111,8 +111,8 @@ def read_features(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Logistic regression over length-independent summary features of each series
-    (:class:`tasks.series.SummaryLogistic`); C chosen on validation (macro-F1), as is a two-class
+    """Logistic regression over length-independent summary features of each series and its shape
+    resampled to ``shape_steps`` steps (:class:`tasks.series.SummaryLogistic`); C chosen on validation (macro-F1), as is a two-class
     threshold. Saves the model and its validation probabilities (for an ensemble with the RNN)."""
     _, meta = read_features(tokenized_dir)
     classes = meta["classes"]
@@ -120,7 +120,7 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     items = {name: series.unpack(part["values"], meta["n_features"]) for name, part in parts.items()}
     labels = {name: part["label"].to_numpy().astype(int) for name, part in parts.items()}
     model = series.SummaryLogistic.fit(items["train"], labels["train"], items["validation"], labels["validation"],
-                                       classification.macro_f1_scorer(classes), params["C"])
+                                       classification.macro_f1_scorer(classes), params["C"], params["shape_steps"])
     model.save(out_dir / BASELINE_FILE)
     probabilities = {name: model.probabilities(items[name]) for name in ("validation", "test")}
     return classification.baseline_report(model.description, labels, probabilities, classes, out_dir)
