@@ -227,3 +227,20 @@ def test_bad_series_are_quarantined_or_stop_the_run_naming_the_line(series_proje
     finally:
         archive.write_text(good)
         run(["dvc", "repro", "validate"], root)
+
+
+def test_baseline_reads_each_series_shape_resampled_and_saves_it(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    items = [shape_series(kind, int(steps), rng) for kind in SHAPES for steps in rng.integers(9, 30, 20)]
+    labels = np.repeat(np.arange(len(SHAPES)), 20)
+    features = series.summary_features(items[:2], shape_steps=5)
+    assert features.shape == (2, 7 * 2 + 1 + 5 * 2)
+    np.testing.assert_allclose(features[0, 15:], series.resample(items[0], 5).ravel())
+    assert series.summary_features(items[:2]).shape == (2, 15)  # shape_steps 0: summaries only
+    model = series.SummaryLogistic.fit(items, labels, items, labels, classification.macro_f1_scorer(list(SHAPES)),
+                                       [1.0], shape_steps=5)
+    model.save(tmp_path / "baseline.npz")
+    loaded = series.SummaryLogistic.load(tmp_path / "baseline.npz")
+    assert loaded.shape_steps == 5 and "resampled to 5 steps" in loaded.description
+    np.testing.assert_allclose(loaded.probabilities(items), model.probabilities(items))
+    assert (loaded.probabilities(items).argmax(axis=1) == labels).mean() > 0.9
