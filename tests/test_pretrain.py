@@ -12,6 +12,7 @@ import yaml
 
 from conftest import commit_all, make_project, run, synthetic_reviews, up_to_date
 from tasks import classification, lm
+from tasks.common import PipelineError
 from tasks.tfidf import TfidfLogistic
 
 ARCHITECTURE = {"model": "lstm", "layers": 2, "units": 6, "embedding_dim": 5, "dropout": 0.1, "tied": True}
@@ -45,6 +46,27 @@ def test_robust_threshold_moves_less_than_the_best_threshold_when_the_model_chan
     assert abs(np.mean(robust) - np.mean(best)) < 0.05  # the same place, steadier
     balanced = (rng.random(500) > 0.5).astype(int)
     assert 0.4 <= classification.robust_threshold(balanced, rng.random(500) * 0.5 + 0.5 * balanced) <= 0.6
+
+
+def test_threshold_objective_accuracy_maximises_accuracy_and_a_typo_is_named():
+    rng = np.random.default_rng(1)
+    labels = (rng.random(3000) > 0.12).astype(int)
+    scores = np.clip(rng.normal(0.3 + 0.5 * labels, 0.2), 0, 1)
+    by_accuracy = classification.best_threshold(labels, scores, "accuracy")
+    accuracy = lambda threshold: ((scores >= threshold) == labels).mean()
+    assert accuracy(by_accuracy) == max(accuracy(t) for t in classification.THRESHOLDS)
+    assert abs(classification.robust_threshold(labels, scores, "accuracy") - by_accuracy) <= 0.05
+    with pytest.raises(PipelineError, match="train.text_classification.threshold_objective must be one of"):
+        classification.threshold_objective({"threshold_objective": "f1"}, "train.text_classification")
+
+
+def test_log_loss_scorer_prefers_calibrated_probabilities():
+    labels = np.array([0, 1] * 50)
+    calibrated = np.where(labels == 1, 0.9, 0.1)
+    timid = np.where(labels == 1, 0.6, 0.4)  # the same ranking and decisions, less sure
+    score = classification.log_loss_scorer(["negative", "positive"])
+    assert score(labels, calibrated) > score(labels, timid)
+    assert score(labels, 1 - calibrated) < score(labels, timid)
 
 
 def test_ensemble_weight_follows_the_better_model():

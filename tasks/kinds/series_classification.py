@@ -159,13 +159,13 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     rnn = Predictor.of(model, classes, meta["n_features"]).probabilities_of_clean(validation)
     combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
                                                  "train.series_classification")
-    summary.update(classification.decide(labels, combined, classes))
-    binary = classification.is_binary(classes)
+    summary.update(classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
+                                                "train.series_classification"))
     write_card(model_dir, {
         "kind": meta["kind"],
         "classes": classes,
         "threshold": summary["threshold"],
-        "rnn_threshold": classification.robust_threshold(labels, rnn) if binary and ensemble else None,
+        "rnn_threshold": summary.pop("rnn_threshold"),
         "ensemble": ensemble,
         "n_features": meta["n_features"],
         "feature_names": meta.get("feature_names"),

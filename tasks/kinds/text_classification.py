@@ -121,7 +121,7 @@ BASELINE_FILE = "tfidf_logistic.npz"
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """TF-IDF of word n-grams (of the same cleaned text) with logistic regression (:mod:`tasks.tfidf`).
 
-    C is chosen on the validation split (macro-F1), as is a two-class threshold. Saves the
+    C is chosen on the validation split (log-loss), a two-class threshold too (macro-F1). Saves the
     model and its validation probabilities (an ensemble with the RNN is weighted on them).
     """
     from tasks.tfidf import TfidfLogistic
@@ -131,7 +131,7 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
     labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
     model = TfidfLogistic.fit(splits["train"]["text"], labels["train"], splits["validation"]["text"], labels["validation"],
-                              classification.macro_f1_scorer(classes), params["ngram_range"], params["min_df"], params["max_features"], params["C"],
+                              classification.log_loss_scorer(classes), params["ngram_range"], params["min_df"], params["max_features"], params["C"],
                               params.get("weighting", "tfidf"))
     model.save(out_dir / BASELINE_FILE)
     probabilities = {name: model.probabilities(splits[name]["text"]) for name in ("validation", "test")}
@@ -226,14 +226,14 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     rnn = in_order(classifier, _sequences(tables["validation"]), binary)
     combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
                                                  "train.text_classification")
-    decision = classification.decide(labels, combined, classes)
-    rnn_threshold = classification.robust_threshold(labels, rnn) if binary and ensemble else None
+    decision = classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
+                                            "train.text_classification")
     build_text_model(classifier, words, meta["max_len"]).save(model_dir / "model.keras")
     write_card(model_dir, {
         "kind": meta["kind"],
         "classes": classes,
         "threshold": decision["threshold"],
-        "rnn_threshold": rnn_threshold,
+        "rnn_threshold": decision.pop("rnn_threshold"),
         "ensemble": ensemble,
         "init": init,
         "max_len": meta["max_len"],
