@@ -413,13 +413,12 @@ def decide(labels: np.ndarray, probabilities: np.ndarray, classes: list[str], ob
 
 
 def decide_served(labels: np.ndarray, served: np.ndarray, rnn: np.ndarray, ensembled: bool, classes: list[str],
-                  params: dict[str, Any], where: str) -> dict[str, Any]:
+                  params: dict[str, Any], where: str) -> tuple[dict[str, Any], float | None]:
     """:func:`decide` for the probabilities the model serves, with the section's threshold
-    objective, plus ``rnn_threshold``: the RNN alone's, when it is mixed with the baseline."""
+    objective; and the RNN alone's threshold when it is mixed with the baseline (else None)."""
     objective = threshold_objective(params, where)
-    decision = decide(labels, served, classes, objective)
-    decision["rnn_threshold"] = robust_threshold(labels, rnn, objective) if is_binary(classes) and ensembled else None
-    return decision
+    rnn_threshold = robust_threshold(labels, rnn, objective) if is_binary(classes) and ensembled else None
+    return decide(labels, served, classes, objective), rnn_threshold
 
 
 def ensemble_weight(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -> float:

@@ -137,18 +137,22 @@ class SummaryLogistic:
         features = summary_features(items, shape_steps)
         mean, scale = features.mean(axis=0), features.std(axis=0)
         scale[scale == 0] = 1.0
+        validation_features = summary_features(validation, shape_steps)  # once, not once per C
         best = None
         for c in sorted(cs):
             model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
             candidate = cls(mean, scale, model.coef_, model.intercept_, c, shape_steps)
-            score = choose(validation_labels, candidate.probabilities(validation))
+            score = choose(validation_labels, candidate.probabilities_of_features(validation_features))
             if best is None or score > best[0]:
                 best = (score, candidate)
         return best[1]
 
     def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
         """Positive probabilities (two classes) or one row of class probabilities per series."""
-        scores = ((summary_features(items, self.shape_steps) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        return self.probabilities_of_features(summary_features(items, self.shape_steps))
+
+    def probabilities_of_features(self, features: np.ndarray) -> np.ndarray:
+        scores = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
         if self.coef.shape[0] == 1:
             return 1 / (1 + np.exp(-scores.ravel()))
         exponent = np.exp(scores - scores.max(axis=1, keepdims=True))

@@ -112,8 +112,8 @@ def read_features(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Logistic regression over length-independent summary features of each series and its shape
-    resampled to ``shape_steps`` steps (:class:`tasks.series.SummaryLogistic`); C chosen on validation (macro-F1), as is a two-class
-    threshold. Saves the model and its validation probabilities (for an ensemble with the RNN)."""
+    resampled to ``shape_steps`` steps (:class:`tasks.series.SummaryLogistic`); C chosen on
+    validation (macro-F1), as is a two-class threshold. Saves the model and its validation probabilities (for an ensemble with the RNN)."""
     _, meta = read_features(tokenized_dir)
     classes = meta["classes"]
     parts = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
@@ -159,13 +159,14 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     rnn = Predictor.of(model, classes, meta["n_features"]).probabilities_of_clean(validation)
     combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
                                                  "train.series_classification")
-    summary.update(classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
-                                                "train.series_classification"))
+    decision, rnn_threshold = classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
+                                                           "train.series_classification")
+    summary.update(decision)
     write_card(model_dir, {
         "kind": meta["kind"],
         "classes": classes,
         "threshold": summary["threshold"],
-        "rnn_threshold": summary.pop("rnn_threshold"),
+        "rnn_threshold": rnn_threshold,
         "ensemble": ensemble,
         "n_features": meta["n_features"],
         "feature_names": meta.get("feature_names"),

@@ -226,14 +226,14 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     rnn = in_order(classifier, _sequences(tables["validation"]), binary)
     combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
                                                  "train.text_classification")
-    decision = classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
-                                            "train.text_classification")
+    decision, rnn_threshold = classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
+                                                           "train.text_classification")
     build_text_model(classifier, words, meta["max_len"]).save(model_dir / "model.keras")
     write_card(model_dir, {
         "kind": meta["kind"],
         "classes": classes,
         "threshold": decision["threshold"],
-        "rnn_threshold": decision.pop("rnn_threshold"),
+        "rnn_threshold": rnn_threshold,
         "ensemble": ensemble,
         "init": init,
         "max_len": meta["max_len"],
