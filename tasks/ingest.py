@@ -98,7 +98,9 @@ def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
 def read_file(entry: dict[str, Any]) -> SourceFile:
     """One manifest entry's bytes, checked against the md5 the source stage recorded."""
     if "url" in entry:
-        data = source.fetch_url(entry["url"])
+        data = source.fetch_url(entry["url"], entry.get("max_bytes", source.DEFAULT_MAX_BYTES),
+                                entry.get("timeout_s", source.DEFAULT_TIMEOUT_S))
+        source.verify(entry, data)
         name = entry["url"].split("?")[0].rstrip("/").rsplit("/", 1)[-1]
         return SourceFile(entry["url"], name, data)
     path = entry["path"]

@@ -33,23 +33,42 @@ PRETRAIN_MANIFEST = Path("data/pretrain_source.json")
 CORPUS = profiles.Profile("language_model", "", (*profiles.TABULAR, ".txt"))
 HASH_CACHE = Path(".dvc/tmp/rnnflow-source-hashes.json")
 GLOB_CHARACTERS = "*?["
+DEFAULT_MAX_BYTES = 2048 * 2**20  # ingest.url_max_mb's default
+DEFAULT_TIMEOUT_S = 30.0  # ingest.url_timeout_s's default
 
 
 def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def fetch_url(url: str, attempts: int = 3, timeout_s: float = 30.0) -> bytes:
-    """Download ``url``, retrying transient failures with backoff."""
+def fetch_url(url: str, max_bytes: int = DEFAULT_MAX_BYTES, timeout_s: float = DEFAULT_TIMEOUT_S,
+              attempts: int = 3) -> bytes:
+    """Download ``url``, retrying transient failures with backoff; stop past ``max_bytes``
+    (``ingest.url_max_mb``) and when the server sends nothing for ``timeout_s`` seconds
+    (``ingest.url_timeout_s``, the socket timeout of each read)."""
     last_error: Exception | None = None
     for attempt in range(attempts):
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as response:
-                return response.read()
+                return _read_limited(url, response, max_bytes)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             last_error = error
             time.sleep(min(2**attempt, 10) if attempt + 1 < attempts else 0)
     raise PipelineError(f"{url}: could not download after {attempts} attempts ({last_error})")
+
+
+def _read_limited(url: str, response, max_bytes: int) -> bytes:
+    declared = response.headers.get("Content-Length")
+    too_large = f"{url}: larger than ingest.url_max_mb ({max_bytes / 2**20:g} MB)"
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PipelineError(f"{too_large}: the server declares {int(declared)} bytes")
+    chunks, received = [], 0
+    while block := response.read(1 << 20):
+        received += len(block)
+        if received > max_bytes:
+            raise PipelineError(f"{too_large}: stopped after {received} bytes")
+        chunks.append(block)
+    return b"".join(chunks)
 
 
 def resolve_named(name: str, location: str) -> str:
@@ -121,18 +140,32 @@ def file_entry(path: str, cache: dict[str, Any]) -> dict[str, Any]:
     return {"path": path, "bytes": stat.st_size, "md5": md5}
 
 
-def url_entry(url: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """A URL's validators from a HEAD request; without any, the md5 of its content."""
+def url_entry(url: str, cache: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
+    """A URL's validators from a HEAD request and the md5 of its content, which ingest checks
+    what it downloads against. The content is downloaded again only when the validators
+    (ETag, Last-Modified, length) changed since the md5 in ``cache`` was computed, or there are none.
+    ``limits``: ``max_bytes`` and ``timeout_s``, recorded in the entry for the readers."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s) as response:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=limits["timeout_s"]) as response:
             headers = {name: response.headers.get(header) for name, header in
                        (("etag", "ETag"), ("last_modified", "Last-Modified"), ("bytes", "Content-Length"))}
     except (urllib.error.URLError, TimeoutError, ConnectionError):
         headers = {}
-    entry = {"url": url, **{name: value for name, value in headers.items() if value}}
-    if len(entry) == 1:  # nothing says whether it changed: the content itself does
-        entry["md5"] = hashlib.md5(fetch_url(url)).hexdigest()
-    return entry
+    validators = {name: value for name, value in headers.items() if value}
+    known = cache.get(url)
+    if validators and known and known.get("validators") == validators:
+        md5 = known["md5"]
+    else:
+        md5 = hashlib.md5(fetch_url(url, limits["max_bytes"], limits["timeout_s"])).hexdigest()
+        cache[url] = {"validators": validators, "md5": md5}
+    return {"url": url, **validators, "md5": md5, **limits}
+
+
+def download_limits(params: dict[str, Any]) -> dict[str, Any]:
+    """``ingest.url_max_mb`` and ``ingest.url_timeout_s`` as the manifest records them."""
+    return {"max_bytes": int(params.get("url_max_mb", DEFAULT_MAX_BYTES / 2**20) * 2**20),
+            "timeout_s": float(params.get("url_timeout_s", DEFAULT_TIMEOUT_S))}
 
 
 AUTO = "auto"  # ingest.source: the profile's own data (movie_reviews and brown: NLTK's, digits: scikit-learn's)
@@ -147,12 +180,14 @@ def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
                             "of its own; set ingest.source to a file, folder, glob or URL")
     # auto: the profile's named source (nltk / sklearn: the data NLTK or scikit-learn provides)
     matched = resolve(next(iter(profile.named)) if source == AUTO else source, profile)
-    entries = [url_entry(item) if is_url(item) else file_entry(item, cache) for item in matched]
+    limits = download_limits(params)
+    entries = [url_entry(item, cache, limits) if is_url(item) else file_entry(item, cache) for item in matched]
     return {"dataset": params["dataset"], "source": source, "files": entries}
 
 
-def pretrain_manifest(sources: list[Any] | None, cache: dict[str, Any]) -> dict[str, Any]:
-    """``pretrain.source`` resolved: ``train`` (the classifier's own train split) or corpus files."""
+def pretrain_manifest(sources: list[Any] | None, cache: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
+    """``pretrain.source`` resolved: ``train`` (the classifier's own train split) or corpus files
+    (URLs downloaded within ``limits``, as for ingest)."""
     if sources is None:
         sources = []
     if not isinstance(sources, list):
@@ -162,7 +197,8 @@ def pretrain_manifest(sources: list[Any] | None, cache: dict[str, Any]) -> dict[
         if item == "train":
             entries.append({"split": "train"})
         else:
-            entries += [url_entry(found) if is_url(found) else file_entry(found, cache) for found in resolve(item, CORPUS)]
+            entries += [url_entry(found, cache, limits) if is_url(found) else file_entry(found, cache)
+                        for found in resolve(item, CORPUS)]
     return {"source": list(map(str, sources)), "files": entries}
 
 
@@ -185,8 +221,9 @@ def main() -> None:
         cache = json.loads(HASH_CACHE.read_text())
     except (OSError, ValueError):
         cache = {}
-    result = manifest(load_params("ingest"), cache)
-    corpus = pretrain_manifest(load_params("pretrain").get("source"), cache)
+    ingest = load_params("ingest")
+    result = manifest(ingest, cache)
+    corpus = pretrain_manifest(load_params("pretrain").get("source"), cache, download_limits(ingest))
     write_json(MANIFEST, result)
     write_json(PRETRAIN_MANIFEST, corpus)
     if HASH_CACHE.parent.is_dir():
