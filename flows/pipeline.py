@@ -61,6 +61,7 @@ from prefect.states import Completed
 
 from flows import dvcstages, reports
 from flows import promote as gate
+from tasks.common import load_params
 
 FLOW_NAME = "rnnflow-pipeline"
 STAGE_TAG = "dvc-stage"
@@ -339,7 +340,7 @@ def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
     """The promotion gate: make this run's model the champion if it beats the current one."""
     logger = get_run_logger()
     path = Path(root)
-    params = gate.promote_params(yaml.safe_load((path / PARAMS_FILE).read_text()))
+    params = gate.promote_params(load_params(path=path / PARAMS_FILE))  # the whole file checked, as the stages do
     outs = dvcstages.lock_outs(path)
     model_md5 = next((md5 for stage in outs.values() for out, md5 in stage.items() if out == str(reports.MODEL_DIR)), None)
     candidate = {

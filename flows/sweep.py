@@ -38,7 +38,6 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -47,6 +46,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import dvcstages, experiment, pipeline, reports
 from flows.promote import _number as metric_number
 from flows.promote import promote_params
+from tasks.common import load_params
 
 FLOW_NAME = "rnnflow-sweep"
 ARTIFACT_KEY = "rnnflow-sweep"
@@ -204,7 +204,7 @@ def rnnflow_sweep(grid: list[str], deployment: str | None = None) -> dict[str, A
     """
     logger = get_run_logger()
     root = dvcstages.find_root()
-    promote = promote_params(yaml.safe_load((root / pipeline.PARAMS_FILE).read_text()))
+    promote = promote_params(load_params(path=root / pipeline.PARAMS_FILE))  # the whole file checked, as the stages do
     combos = combinations(grid)
     names = [experiment_name(combo) for combo in combos]
     logger.info(f"{len(combos)} combination(s) on {deployment or f'this checkout ({root})'}: {names}")

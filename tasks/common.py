@@ -27,15 +27,43 @@ class PipelineError(Exception):
 
 
 def load_params(section: str | None = None, path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """Return ``params.yaml`` or one section of it."""
+    """Return ``params.yaml`` or one section of it, after checking the WHOLE file.
+
+    Every section is checked against :mod:`tasks.params_schema` (types, ranges, choices, unknown
+    and missing keys), so a bad value in any section stops whichever stage reads first (DVC's
+    always-run ``source`` stage) before anything is changed, with a :class:`PipelineError` of one
+    line naming the dotted key. Values are returned as written (plain dicts, no defaults filled in).
+    """
+    path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: parameter file not found (run from the project root)")
-    params = yaml.safe_load(path.read_text()) or {}
+    params = _checked_params(path)
     if section is None:
         return params
     if section not in params:
         raise PipelineError(f"{path}: no '{section}' section")
     return params[section]
+
+
+_CHECKED_PARAMS: dict[tuple[str, str], Any] = {}  # (file, its text) -> the parsed, checked params
+
+
+def _checked_params(path: Path) -> dict[str, Any]:
+    """``path`` parsed and checked, once per process and content; a fresh copy on every call."""
+    import copy
+
+    from tasks import params_schema
+
+    text = path.read_text()
+    key = (str(path.resolve()), text)
+    if key not in _CHECKED_PARAMS:
+        try:
+            params = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise PipelineError(f"{path.name}: not valid YAML: {' '.join(str(error).split())}") from None
+        params_schema.check(params, PipelineError)
+        _CHECKED_PARAMS[key] = params
+    return copy.deepcopy(_CHECKED_PARAMS[key])
 
 
 def _pid_alive(pid: int) -> bool:
