@@ -100,7 +100,7 @@ def read_champion(root: str | Path) -> dict[str, Any] | None:
 def write_champion(root: str | Path, record: dict[str, Any], model_dir: str | Path) -> Path:
     """Make ``record`` and a copy of ``model_dir`` the champion, in one atomic replacement."""
     root = Path(root)
-    with atomic_path(root / CHAMPION_DIR) as tmp:
+    with atomic_path(root / CHAMPION_DIR, kind="dir") as tmp:
         tmp.mkdir()
         shutil.copytree(root / model_dir, tmp / CHAMPION_MODEL)
         (tmp / CHAMPION_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

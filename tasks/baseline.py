@@ -24,7 +24,7 @@ def main() -> None:
     meta = tokenize.read_meta()
     kind = kinds.of(meta)
     params = kinds.settings(load_params("baseline"), kinds.name(kind), "params.yaml: baseline")
-    with atomic_path(OUTPUT_DIR) as tmp:
+    with atomic_path(OUTPUT_DIR, kind="dir") as tmp:
         tmp.mkdir()
         metrics = kind.baseline(tokenize.OUTPUT_DIR, clean.OUTPUT_DIR, params, tmp)
     write_json(METRICS, metrics)

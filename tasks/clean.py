@@ -118,7 +118,7 @@ def require_classes(splits: dict[str, pd.DataFrame]) -> None:
 
 def write_cleaned(cleaned: Cleaned, directory: Path) -> None:
     """The three splits and their metadata, replacing the old ones together."""
-    with atomic_path(directory) as tmp:
+    with atomic_path(directory, kind="dir") as tmp:
         tmp.mkdir()
         for name, part in cleaned.splits.items():
             part.to_parquet(tmp / f"{name}.parquet", index=False)

@@ -98,31 +98,127 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
     return removed
 
 
+TARGET_KINDS = (None, "file", "dir")
+
+
+def check_target(target: str | Path, kind: str | None = None) -> Path:
+    """``target`` as an absolute path (its folder resolved, its own name kept, so a link is
+    replaced, never the file it points to), after refusing what no writer may replace.
+
+    Refused with a :class:`PipelineError` naming the path, before anything is created: an
+    empty path, ``.``, ``..``, a filesystem root, the working folder or a folder above it, a
+    path under an existing file, and (``kind``) an existing folder where a file is expected
+    (``"file"``) or an existing file where a folder is expected (``"dir"``).
+    """
+    if kind not in TARGET_KINDS:
+        raise ValueError(f"kind must be one of {TARGET_KINDS}, not {kind!r}")
+    text = os.fspath(target)
+    path = Path(text)
+    noun = "folder" if kind == "dir" else "file"
+    example = "" if kind == "dir" else " such as scored.csv"
+    if not text.strip():
+        raise PipelineError(f"an empty path names no {noun} to write; give a {noun} name{example}")
+    if path.name in ("", ".", "..") or path == Path(path.anchor):
+        what = ("a filesystem root" if path == Path(path.anchor) and path.anchor
+                else "the current folder" if path.name in ("", ".") else "a folder above ('..')")
+        raise PipelineError(f"{text}: is {what}, not a {noun} name; give a {noun} name{example}")
+    full = path.parent.resolve() / path.name
+    cwd = Path.cwd().resolve()
+    if full == cwd or full in cwd.parents:
+        raise PipelineError(f"{text}: is the working folder or a folder above it; replacing it would delete all it holds")
+    if kind == "file" and full.is_dir():
+        raise PipelineError(f"{text}: is an existing folder; expected a file name")
+    if kind == "file" and text.endswith(("/", os.sep, "/.", f"{os.sep}.")):
+        raise PipelineError(f"{text}: ends with '/', so it names a folder; expected a file name")
+    if kind == "dir" and (full.exists() or full.is_symlink()) and not full.is_dir():
+        raise PipelineError(f"{text}: is a file; expected a folder")
+    existing = full.parent
+    while not (existing.exists() or existing.is_symlink()):
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PipelineError(f"{text}: {existing} is a file, so nothing can be written under it")
+    return full
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, kind: str | None = None) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success rename it into place.
 
-    Works for files and directories. A crash or exception leaves the previous
-    ``target`` untouched and removes the temporary (a SIGKILL leaves it for the next
-    writer of the same target to remove).
+    Works for files and directories; ``kind`` (``"file"`` or ``"dir"``) says which the writer
+    makes, and an existing target of the other kind is refused (:func:`check_target`, which
+    also refuses ``.``, roots and the like) before anything is created. A crash or exception
+    leaves the previous ``target`` untouched and removes the temporary (a SIGKILL leaves it for
+    the next writer of the same target to remove). Only the temporary folder made here is ever
+    removed.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(target)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=f".{os.getpid()}{TEMP_SUFFIX}", dir=target.parent)
-    ) / target.name
+    full = check_target(target, kind)
+    full.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(full)
+    workdir = Path(
+        tempfile.mkdtemp(prefix=f".{full.name}.", suffix=f".{os.getpid()}{TEMP_SUFFIX}", dir=full.parent)
+    )
+    tmp = workdir / full.name
     try:
         yield tmp
-        if target.is_dir() and not target.is_symlink():
+        if not (tmp.exists() or tmp.is_symlink()):
+            raise PipelineError(f"{target}: the writer produced nothing; the previous version is kept")
+        if full.is_dir() and not full.is_symlink():
             # Directories cannot be replaced in one rename: move the old one aside first.
-            old = tmp.parent / (target.name + ".old")
-            os.replace(target, old)
-            os.replace(tmp, target)
+            old = workdir / (full.name + ".old")
+            os.replace(full, old)
+            try:
+                os.replace(tmp, full)
+            except BaseException:
+                os.replace(old, full)
+                raise
         else:
-            os.replace(tmp, target)
+            os.replace(tmp, full)
     finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def damaged_model(path: str | Path, what: str, reason: str | BaseException | None = None) -> PipelineError:
+    """The one-line error for a model file that is missing (``reason`` None) or cannot be read."""
+    path = Path(path)
+    if reason is None:
+        problem = "missing"
+    else:
+        if isinstance(reason, BaseException):
+            lines = str(reason).strip().splitlines()
+            reason = lines[0] if lines else type(reason).__name__
+        reason = reason if len(reason) <= 120 else reason[:117] + "..."
+        problem = f"damaged or not {what} ({reason})"
+    return PipelineError(f"{path}: {problem}; retrain (dvc repro) or restore it (dvc checkout {path.parent})")
+
+
+def check_model_archive(path: str | Path, what: str) -> Path:
+    """A model file that is a zip archive (``.keras``): one that is missing, a folder or no zip
+    at all is :func:`damaged_model`'s error, found without importing the library that reads it."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise damaged_model(path, what, "a folder" if path.is_dir() else None)
+    try:
+        if zipfile.is_zipfile(path):
+            return path
+    except OSError as error:
+        raise damaged_model(path, what, error) from error
+    raise damaged_model(path, what, "not a .keras zip archive")
+
+
+def load_model_part(path: str | Path, what: str, loader: Callable[[Path], Any]) -> Any:
+    """``loader(path)`` for one file of a trained model; a missing or unreadable file is the
+    one-line error of :func:`damaged_model` (``what`` says what the file should be)."""
+    path = Path(path)
+    if not path.is_file():
+        raise damaged_model(path, what, "a folder" if path.is_dir() else None)
+    try:
+        return loader(path)
+    except PipelineError:
+        raise
+    except Exception as error:  # numpy, zipfile, h5py...: each its own error types; all mean unreadable
+        raise damaged_model(path, what, error) from error
 
 
 def write_json(path: str | Path, data: Any) -> None:

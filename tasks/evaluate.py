@@ -40,7 +40,7 @@ def main() -> None:
     params = kinds.settings(load_params("evaluate"), kinds.name(kind), "params.yaml: evaluate")
     test = read_parquet(TEST_SPLIT, "clean")
     baseline = json.loads(BASELINE_METRICS.read_text()) if BASELINE_METRICS.exists() else None
-    with atomic_path(PLOTS_DIR) as plots, atomic_path(REPORT_DIR) as report:
+    with atomic_path(PLOTS_DIR, kind="dir") as plots, atomic_path(REPORT_DIR, kind="dir") as report:
         plots.mkdir()
         report.mkdir()
         metrics = kind.evaluate(MODEL_DIR, test, params, baseline, plots, report)

@@ -118,9 +118,20 @@ def build(vocab_size: int, architecture: dict[str, Any]):
 
 
 def load(model_dir: Path, card: dict[str, Any]):
-    """The saved language model (weights only: no code is read from the file)."""
-    model = build(card["vocab_size"], card["architecture"])
-    model.load_weights(str(model_dir / WEIGHTS_FILE))
+    """The saved language model (weights only: no code is read from the file).
+
+    A missing or unreadable weights file (or one of another architecture than the card's) is a
+    :class:`PipelineError` that says so in one line."""
+    from tasks.common import damaged_model, load_model_part
+
+    weights, what = Path(model_dir) / WEIGHTS_FILE, "a Keras weights file"
+    if not weights.is_file():  # before TensorFlow loads
+        raise damaged_model(weights, what, "a folder" if weights.is_dir() else None)
+    try:
+        model = build(card["vocab_size"], card["architecture"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise damaged_model(Path(model_dir) / "model.json", "a language model card", f"architecture: {error}") from error
+    load_model_part(weights, what, lambda path: model.load_weights(str(path)))
     return model
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from tasks.common import PipelineError
+
 RNN_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 POOLINGS = ("last", "max", "mean")
 
@@ -161,6 +163,27 @@ def build_text_model(classifier: keras.Model, vocabulary: list[str], max_len: in
     return keras.Model(text, classifier(vectorize(text)), name="text_classifier")
 
 
+class UnsafeModelFile(PipelineError, ValueError):
+    """A model file that needs code from itself to load: refused (Keras safe mode)."""
+
+
 def load_model(path: str) -> keras.Model:
-    """Load a saved model in Keras safe mode: no code from the file is executed."""
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    """Load a saved model in Keras safe mode: no code from the file is executed.
+
+    A missing file, one that is not a ``.keras`` archive or one Keras cannot rebuild is a
+    :class:`PipelineError` saying so in one line (retrain or restore it); a file that needs code
+    to load is refused with :class:`UnsafeModelFile` (a ValueError too).
+    """
+    from tasks.common import check_model_archive, damaged_model
+
+    what = "a Keras model file"
+    file = check_model_archive(path, what)
+    try:
+        return keras.saving.load_model(str(file), safe_mode=True, compile=False)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "safe mode" in str(error).lower():
+            raise UnsafeModelFile(f"{path}: refused: loading it would run code stored in the file (Keras safe mode); "
+                                  "retrain it (dvc repro) or restore it (dvc checkout)") from error
+        raise damaged_model(file, what, error) from error
+    except Exception as error:  # a truncated archive, a broken config or weights: each library its own type
+        raise damaged_model(file, what, error) from error

@@ -100,7 +100,7 @@ def main() -> None:
     """Run the pretrain stage with ``params.yaml`` ``pretrain``."""
     params = load_params("pretrain")
     listed = source.read_manifest(source.PRETRAIN_MANIFEST)
-    with atomic_path(OUTPUT_DIR) as tmp:
+    with atomic_path(OUTPUT_DIR, kind="dir") as tmp:
         tmp.mkdir()
         if not listed["files"]:
             (tmp / CARD_FILE).write_text(json.dumps({"pretrained": False}) + "\n")

@@ -50,7 +50,7 @@ def main() -> None:
     params = kinds.settings(load_params("tokenize"), kinds.name(kind), "params.yaml: tokenize")
     splits = {name: read_parquet(clean.OUTPUT_DIR / f"{name}.parquet", "clean") for name in ("train", "validation")}
     files = kind.featurize(splits, clean_meta, params)
-    with atomic_path(OUTPUT_DIR) as tmp:
+    with atomic_path(OUTPUT_DIR, kind="dir") as tmp:
         tmp.mkdir()
         write_files(files, tmp)
     print(f"tokenize: {', '.join(sorted(files))} -> {OUTPUT_DIR}")

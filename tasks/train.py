@@ -28,11 +28,19 @@ __all__ = ["PROGRESS_FILE", "MODEL_DIR", "read_card", "main"]
 
 
 def read_card(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
-    """The model card of a trained model."""
+    """The model card of a trained model (a damaged card is an error that says so, in one line)."""
+    from tasks.common import damaged_model
+
     path = model_dir / CARD_FILE
     if not path.exists():
         raise PipelineError(f"{path}: no trained model; run the pipeline first (dvc repro)")
-    return json.loads(path.read_text())
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise damaged_model(path, "a model card (JSON)", error) from None
+    if not isinstance(card, dict):
+        raise damaged_model(path, "a model card (JSON)", f"a JSON {type(card).__name__}, not an object")
+    return card
 
 
 def write_card(model_dir: Path, card: dict[str, Any]) -> None:

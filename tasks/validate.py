@@ -727,9 +727,9 @@ def write_outputs(validation: Validation, kind, metadata: dict[str, Any], profil
     for the next run) is written last, after the summary.
     """
     with contextlib.ExitStack() as stack:
-        docs_tmp = stack.enter_context(atomic_path(DATA_DOCS))
+        docs_tmp = stack.enter_context(atomic_path(DATA_DOCS, kind="dir"))
         build_data_docs(validation.context, docs_tmp)
-        eda_tmp = stack.enter_context(atomic_path(EDA_DIR))
+        eda_tmp = stack.enter_context(atomic_path(EDA_DIR, kind="dir"))
         kind.write_eda(validation.accepted, metadata, eda_tmp)
         write_parquet(validation.accepted, ACCEPTED, metadata=metadata)
         write_parquet(validation.quarantine, QUARANTINE)

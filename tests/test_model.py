@@ -65,9 +65,9 @@ def test_predict_cli_scores_raw_text(trained_project: Path):
     ).to_csv(source, index=False)
     run(["python", "-m", "tasks.predict", str(source), "--text-column", "review", "-o", "scored.csv"], trained_project)
     scored = pd.read_csv(trained_project / "scored.csv")
-    assert list(scored.columns) == ["review", "probability", "label"]
-    assert scored["probability"].between(0, 1).all()
-    assert scored["probability"][0] > scored["probability"][1]
+    assert list(scored.columns) == ["review", "predicted_label", "predicted_probability"]
+    assert scored["predicted_probability"].between(0, 1).all()
+    assert scored["predicted_probability"][0] > scored["predicted_probability"][1]
 
 
 def test_predict_cli_names_a_missing_column(trained_project: Path):

@@ -201,9 +201,9 @@ def test_pipeline_classifies_series_and_predicts_a_ts_file(series_project: Path)
     assert sum(bucket["n"] for bucket in slices["length_bucket"].values()) == 45
     run(["python", "-m", "tasks.predict", "data/raw/shapes/Shapes_TEST.ts", "-o", "scored.csv"], root)
     scored = pd.read_csv(root / "scored.csv")
-    assert list(scored.columns) == ["id", "actual", "predicted", *(f"probability_{name}" for name in SHAPES)]
-    assert np.allclose(scored.filter(like="probability_").sum(axis=1), 1, atol=1e-5)
-    assert (scored["actual"] == scored["predicted"]).mean() == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert list(scored.columns) == ["id", "actual", "predicted_label", *(f"predicted_probability_{name}" for name in SHAPES)]
+    assert np.allclose(scored.filter(like="predicted_probability_").sum(axis=1), 1, atol=1e-5)
+    assert (scored["actual"] == scored["predicted_label"]).mean() == pytest.approx(metrics["accuracy"], abs=1e-6)
     assert up_to_date(run(["dvc", "status"], root).stdout)
 
 

@@ -245,15 +245,27 @@ class Generator:
     """The trained language model with its vocabulary and cleaning: a prompt in, a continuation out."""
 
     def __init__(self, model_dir: Path) -> None:
+        from tasks.common import damaged_model, load_model_part
         from tasks.train import read_card
 
         self.card = read_card(model_dir)
         if self.card.get("kind") != "language_model":
             raise PipelineError(f"{model_dir}: the model is a {self.card.get('kind')} model, not a language model; "
                                 "use python -m tasks.predict")
-        self.words = (model_dir / vocabulary.VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
+        card_path = Path(model_dir) / "model.json"
+        try:
+            self.options = CorpusOptions(**self.card["clean"])
+            vocab_size = int(self.card["vocab_size"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise damaged_model(card_path, "a language model card",
+                                f"missing {error}" if isinstance(error, KeyError) else error) from error
+        vocab_path = Path(model_dir) / vocabulary.VOCAB_FILE
+        self.words = load_model_part(vocab_path, "a vocabulary file (UTF-8, one token a line)",
+                                     lambda path: path.read_text(encoding="utf-8").split("\n")[:-1])
+        if len(self.words) + vocabulary.RESERVED != vocab_size:
+            raise damaged_model(vocab_path, "this model's vocabulary",
+                                f"{len(self.words)} tokens; {card_path} says {vocab_size - vocabulary.RESERVED}")
         self.index = vocabulary.index_of(self.words)
-        self.options = CorpusOptions(**self.card["clean"])
         self.model = lm.load(model_dir, self.card)
 
     def prompt_ids(self, prompt: str) -> tuple[list[int], list[str]]:

@@ -185,13 +185,26 @@ class Predictor(classification.Served):
     when ensembled): series in, class probabilities out."""
 
     def __init__(self, model_dir: Path) -> None:
-        from tasks.model import load_model
+        from tasks.common import check_model_archive, damaged_model, load_model_part
         from tasks.train import read_card
 
         card = read_card(model_dir)
+        card_classes(card, model_dir)
+        try:
+            missing = [key for key in ("n_features", "threshold", "clean") if key not in card]
+            if missing:
+                raise KeyError(missing[0])
+            series.SeriesOptions(**card["clean"])
+            baseline = card.get("ensemble") and model_dir / card["ensemble"]["baseline"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise damaged_model(Path(model_dir) / "model.json", "a series classifier's model card",
+                                f"missing {error}" if isinstance(error, KeyError) else error) from error
+        check_model_archive(model_dir / "model.keras", "a Keras model file")  # before TensorFlow loads
+        from tasks.model import load_model
+
         self._setup(load_model(str(model_dir / "model.keras")), card)
         if self.ensemble:
-            self.baseline = series.SummaryLogistic.load(model_dir / self.ensemble["baseline"])
+            self.baseline = load_model_part(baseline, "the baseline's arrays (.npz)", series.SummaryLogistic.load)
 
     @classmethod
     def of(cls, model, classes: list[str], n_features: int) -> "Predictor":
@@ -281,19 +294,38 @@ def read_series_file(source: Path, id_column: str | None, order_column: str | No
     return [key for key, _ in grouped], [group[features].to_numpy(dtype=np.float32) for _, group in grouped], None
 
 
+PREDICTED = "predicted_"  # the prefix of every column predict adds
+
+
+def card_classes(card: dict[str, Any], model_dir: Path) -> list[str]:
+    """The class names a classifier's card lists (a card without them is damaged)."""
+    from tasks.common import damaged_model
+
+    classes = card.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise damaged_model(Path(model_dir) / "model.json", "a classifier's model card", "no list of classes")
+    return classes
+
+
 def predict_file(source: Path, output: Path, model_dir: Path, id_column: str | None = None,
                  order_column: str | None = None, **_: Any) -> int:
-    """Score every series of a ``.ts`` file (or a long table); write the predicted class and each class's probability."""
+    """Score every series of a ``.ts`` file (or a long table); write each one's ``id``, its
+    ``actual`` class (a ``.ts`` file's, when it has them), the ``predicted_label`` and each
+    class's probability (``predicted_probability...``). The input is read before the model loads."""
+    from tasks.train import read_card
+
+    card = read_card(model_dir)
+    card_classes(card, model_dir)
+    ids, raw, labels = read_series_file(source, id_column, order_column, card.get("feature_names") or [])
     predictor = Predictor(model_dir)
-    ids, raw, labels = read_series_file(source, id_column, order_column, predictor.card.get("feature_names") or [])
     probabilities = predictor.probabilities([np.asarray(item, np.float32) for item in raw])
     frame = pd.DataFrame({"id": ids})
     if labels is not None:
         frame["actual"] = labels
     predicted = classification.predictions(probabilities, predictor.threshold)
-    frame["predicted"] = np.asarray(predictor.classes, dtype=object)[predicted]
+    frame[f"{PREDICTED}label"] = np.asarray(predictor.classes, dtype=object)[predicted]
     for column, values in classification.probability_columns(probabilities, predictor.classes).items():
-        frame[column] = values
-    with atomic_path(output) as tmp:
+        frame[PREDICTED + column] = values
+    with atomic_path(output, kind="file") as tmp:
         frame.to_csv(tmp, index=False)
     return len(frame)
