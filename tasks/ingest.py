@@ -56,12 +56,14 @@ def first_overlong_row(text: str, sep: str) -> str:
 
 
 def read_delimited(data: bytes, sep: str, source: str) -> pd.DataFrame:
-    """CSV/TSV as strings; a row with more fields than the header is an error, never an index."""
+    """CSV/TSV as strings; a row with more fields than the header is an error, never an index.
+    Only an empty field is missing: a text that says ``NA``, ``null`` or ``None`` stays that text."""
     with warnings.catch_warnings():
         # index_col=False makes pandas warn (and drop fields) instead of silently using them as an index
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, index_col=False)
+            return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, index_col=False, keep_default_na=False,
+                               na_values=[""])
         except pd.errors.ParserWarning:
             raise PipelineError(f"{source}: {first_overlong_row(data.decode('utf-8'), sep)}") from None
 
