@@ -23,11 +23,8 @@ mixed precision on a GPU (the softmax in float32).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -38,7 +35,6 @@ from tasks.common import PipelineError
 
 WEIGHTS_FILE = "model.weights.h5"
 CELLS = ("lstm", "gru")
-BACKUP_STATE = "backup.json"
 ARCHITECTURE_KEYS = ("model", "layers", "units", "embedding_dim", "dropout", "tied")
 
 
@@ -262,52 +258,35 @@ def _trainer(model, optimizer, sampled: int | None, seed: int, clipnorm: float |
 
 
 def _save_backup(checkpoint_dir: Path, model, optimizer, record: dict[str, Any], best_weights: list) -> None:
-    """The epoch's weights, optimizer state and best weights under new names, then the record
-    naming them replaced atomically (the commit point); older files removed afterwards."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"epoch-{record['epoch']:04d}"
-    model.save_weights(str(checkpoint_dir / f"{tag}.weights.h5"))
-    np.savez(checkpoint_dir / f"{tag}.optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
-    np.savez(checkpoint_dir / f"{tag}.best.npz", *best_weights)
-    pending = checkpoint_dir / f".{BACKUP_STATE}.pending"
-    pending.write_text(json.dumps({**record, "tag": tag}))
-    os.replace(pending, checkpoint_dir / BACKUP_STATE)
-    for old in checkpoint_dir.iterdir():
-        if old.name.startswith("epoch-") and not old.name.startswith(tag):
-            old.unlink(missing_ok=True)
+    """The epoch's weights, dropout's random state, optimizer state and best weights, committed
+    atomically with ``record`` (:func:`tasks.training.save_backup`)."""
+    from tasks.training import save_backup
+
+    save_backup(checkpoint_dir, model, record, optimizer, {"best": best_weights})
 
 
 def _load_backup(checkpoint_dir: Path, model, optimizer) -> tuple[dict[str, Any], list] | None:
-    """The committed backup (record, best weights), restored into ``model`` and ``optimizer``;
-    None when there is none. An unreadable one is discarded with a warning."""
-    path = checkpoint_dir / BACKUP_STATE
-    if not path.exists():
+    """The committed backup (record, best weights), restored into ``model`` (weights, random
+    state) and ``optimizer``; None when there is none. An unreadable one is discarded with a
+    warning (:func:`tasks.training.load_backup`)."""
+    from tasks.training import load_backup
+
+    restored = load_backup(checkpoint_dir, model, optimizer)
+    if restored is None:
         return None
-    try:
-        record = json.loads(path.read_text())
-        tag = record["tag"]
-        model.load_weights(str(checkpoint_dir / f"{tag}.weights.h5"))
-        with np.load(checkpoint_dir / f"{tag}.optimizer.npz", allow_pickle=False) as stored:
-            values = [stored[f"arr_{index}"] for index in range(len(stored.files))]
-        if len(values) != len(optimizer.variables):
-            raise ValueError("optimizer state does not match the model")
-        for variable, value in zip(optimizer.variables, values):
-            variable.assign(value)
-        with np.load(checkpoint_dir / f"{tag}.best.npz", allow_pickle=False) as stored:
-            best = [stored[f"arr_{index}"] for index in range(len(stored.files))]
-        return record, best
-    except Exception as error:  # any unreadable backup means the same thing: start over
-        print(f"train: warning: discarding the unusable backup in {checkpoint_dir} ({type(error).__name__}: {error}); "
-              "training starts from epoch 0", file=sys.stderr)
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return None
+    record, arrays = restored
+    return record, arrays["best"]
 
 
 def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: dict[str, Any],
         checkpoint_dir: Path, on_epoch: Callable[[int, int, dict[str, float]], None]) -> dict[str, Any]:
     """Train with truncated BPTT until ``epochs`` or early stopping; keep the best weights.
 
-    ``on_epoch(epoch, resumed_from, logs)`` reports each finished epoch (DVCLive, progress).
+    ``on_epoch(epoch, resumed_from, logs)`` reports each finished epoch (DVCLive, progress); a
+    resumed run reports the epochs of its backup again first. The backup after each epoch holds
+    all the rest of the run depends on (weights, dropout's random state, optimizer state, learning
+    rate, early stopping, best weights, logs; the batches and sampled candidates follow from the
+    epoch and step), so a run killed at any point ends as one never killed.
     Returns the training summary with the per-epoch history.
     """
     import keras
@@ -319,13 +298,15 @@ def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: 
     evaluate_step = _evaluator(model, compiled)
     inputs, targets = tbptt_batches(train_stream, params["batch_size"], params["sequence_length"])
     record: dict[str, Any] = {"epoch": 0, "best_perplexity": None, "best_epoch": 0, "stale": 0,
-                              "learning_rate": params["learning_rate"], "history": []}
+                              "learning_rate": params["learning_rate"], "history": [], "logs": []}
     best_weights = model.get_weights()
     restored = _load_backup(checkpoint_dir, model, optimizer)
     if restored:
         record, best_weights = restored
         print(f"train: resuming from the backup of epoch {record['epoch']} in {checkpoint_dir}")
     resumed_from = record["epoch"]
+    for logged in record["logs"]:  # reported again: DVCLive's curves keep the epochs before the resume
+        on_epoch(logged["epoch"], resumed_from, logged["logs"])
     started = time.perf_counter()
     trained_tokens = 0
     for epoch in range(record["epoch"], params["epochs"]):
@@ -349,6 +330,7 @@ def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: 
         print(f"epoch {epoch + 1}/{params['epochs']}: train loss {logs['loss']:.4f}, validation perplexity "
               f"{logs['val_perplexity']:.2f}, {logs['tokens_per_s']:,.0f} tokens/s, lr {record['learning_rate']:.2e}")
         record["history"].append({"epoch": epoch + 1, **{key: round(value, 6) for key, value in logs.items()}})
+        record["logs"].append({"epoch": epoch, "logs": logs})
         if record["best_perplexity"] is None or logs["val_perplexity"] < record["best_perplexity"]:
             record.update(best_perplexity=logs["val_perplexity"], best_epoch=epoch + 1, stale=0)
             best_weights = model.get_weights()
@@ -356,8 +338,8 @@ def fit(model, train_stream: np.ndarray, validation_stream: np.ndarray, params: 
             record["stale"] += 1
             record["learning_rate"] *= params.get("learning_rate_decay", 0.5)
         record["epoch"] = epoch + 1
-        on_epoch(epoch, resumed_from, logs)
         _save_backup(checkpoint_dir, model, optimizer, record, best_weights)
+        on_epoch(epoch, resumed_from, logs)  # after the commit: a reported epoch is never lost
     model.set_weights(best_weights)
     seconds = time.perf_counter() - started
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: the backup can never be resumed

@@ -3,12 +3,16 @@
 - :func:`configure_tensorflow`: seeds, deterministic kernels on CPU, mixed precision on GPU;
   :func:`distribution`: ``MirroredStrategy`` over several GPUs.
 - :func:`ragged_dataset`: length-bucketed, right-padded batches, so little compute goes to
-  padding and masks stay right-padded (the cuDNN kernels need that).
-- :func:`backup_callback`: Keras ``BackupAndRestore`` whose backups are committed atomically, so
-  a run killed mid-training resumes from its last finished epoch (``checkpoints/<fingerprint>/``,
-  keyed by params and data), and :func:`resumable_epoch`, which discards a backup it cannot read.
-- :func:`progress_callback`: per-epoch metrics to DVCLive and to ``checkpoints/progress.json``
-  (the Prefect flow shows "epoch n of N" from it while the stage runs).
+  padding and masks stay right-padded (the cuDNN kernels need that); a shuffled epoch's order
+  comes from (seed, epoch) alone.
+- :func:`save_backup` / :func:`load_backup`: a backup committed atomically after each epoch
+  (``checkpoints/<stage>-<fingerprint>/``, keyed by params and data) holding all that makes a
+  resumed training the same run: the weights, the random generators' state (dropout), the
+  optimizer's state and what the caller adds (early stopping, the phase, the epochs' logs);
+  :func:`resumable_epoch` says where a backup resumes and discards one it cannot read.
+- :func:`log_epoch`: per-epoch metrics to DVCLive and to ``checkpoints/progress.json``
+  (the Prefect flow shows "epoch n of N" from it while the stage runs); a resumed training
+  logs the epochs its backup holds again first, so the curves keep every epoch.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from tasks.common import PipelineError
 
 CHECKPOINT_ROOT = Path("checkpoints")
 PROGRESS_FILE = CHECKPOINT_ROOT / "progress.json"
-BACKUP_METADATA = "training_metadata.json"  # Keras BackupAndRestore's name for it
+BACKUP_METADATA = "training_metadata.json"  # the commit point of a backup: it names the files
 LENGTH_BUCKETS = 8
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -90,22 +94,26 @@ def length_boundaries(lengths: np.ndarray, buckets: int = LENGTH_BUCKETS) -> lis
 
 
 def ragged_dataset(items: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int, shuffle: bool,
-                   pad_value: float = 0):
+                   pad_value: float = 0, epoch: int = 0):
     """A tf.data pipeline of length-bucketed, right-padded batches of (sequence, label).
 
     ``items`` are int32 token ids (padded with 0) or float32 ``(steps, features)`` arrays
     (padded with ``pad_value``, NaN for series: it marks padding unambiguously).
+
+    ``shuffle``: the examples come in a permutation drawn from ``(seed, epoch)`` alone, so
+    epoch k reads the same batches whether or not earlier epochs ran in this process (a
+    resumed training is the run it resumes). Iterating the dataset again repeats that order:
+    training builds one dataset per epoch.
     """
     import tensorflow as tf
 
     lengths = np.asarray([len(item) for item in items], dtype=np.int64)
     flat = tf.constant(np.concatenate(items) if items else np.zeros((0,)))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((starts, lengths, labels)).map(
+    order = np.random.default_rng([seed, epoch]).permutation(len(items)) if shuffle else np.arange(len(items))
+    dataset = tf.data.Dataset.from_tensor_slices((starts[order], lengths[order], np.asarray(labels)[order])).map(
         lambda start, length, label: (flat[start : start + length], label)
     )
-    if shuffle:
-        dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
     boundaries = length_boundaries(lengths)
     dataset = dataset.bucket_by_sequence_length(
         lambda sequence, label: tf.shape(sequence)[0],
@@ -148,64 +156,117 @@ def checkpoint_dir(stage: str, params: dict[str, Any], *inputs: Path) -> Path:
     return current
 
 
+def _discard(checkpoint_dir: Path, error: BaseException) -> None:
+    print(f"train: warning: discarding the unusable backup in {checkpoint_dir} ({type(error).__name__}: {error}); "
+          "training starts from epoch 0", file=sys.stderr)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
 def resumable_epoch(checkpoint_dir: Path) -> int:
     """The epoch a backup in ``checkpoint_dir`` resumes training from; 0 when there is none.
 
-    A backup that cannot be used (metadata unreadable, weights missing or not HDF5, e.g.
-    left by a kill inside an older, non-atomic save) is removed with a warning, so training
-    starts over instead of failing on every later run.
+    A backup that cannot be used (metadata unreadable, weights missing or not HDF5, state
+    missing, e.g. left by a kill inside an older, non-atomic save) is removed with a warning,
+    so training starts over instead of failing on every later run.
     """
     if not checkpoint_dir.exists():
         return 0
     try:
         metadata = json.loads((checkpoint_dir / BACKUP_METADATA).read_text())
         epoch = int(metadata["epoch"])
-        weights = checkpoint_dir / metadata.get("weights", "latest.weights.h5")
         import h5py
 
-        with h5py.File(weights, "r"):
+        with h5py.File(checkpoint_dir / metadata["weights"], "r"):
             pass
+        with np.load(checkpoint_dir / metadata["state"], allow_pickle=False) as stored:
+            stored.files  # noqa: B018  (reads the archive's index)
         return epoch
     except Exception as error:  # any unreadable backup means the same thing: start over
-        print(f"train: warning: discarding the unusable backup in {checkpoint_dir} ({type(error).__name__}: {error}); "
-              "training starts from epoch 0", file=sys.stderr)
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        _discard(checkpoint_dir, error)
         return 0
 
 
-def backup_callback(checkpoint_dir: Path, delete_at_end: bool = True):
-    """Keras ``BackupAndRestore`` whose backups are never half-written.
+def random_state(model) -> list:
+    """The model's random generators' state: the ``SeedGenerator`` counters of its dropout (and
+    any other random) layers. Keras keeps them in ``model.variables`` but not in its weights,
+    so ``save_weights`` leaves them out: a model rebuilt from a backup would draw the dropout
+    masks of epoch 1 again."""
+    weights = {id(variable) for variable in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
 
-    Keras overwrites ``latest.weights.h5`` and then its metadata in place: a kill between
-    or during those writes leaves a corrupt or inconsistent backup. Here each epoch's
-    weights go to a new file; the metadata, naming that file, is then replaced atomically
-    (the commit point); older weight files are removed afterwards.
+
+def _value(variable) -> np.ndarray:
+    return variable.numpy() if hasattr(variable, "numpy") else np.asarray(variable)
+
+
+def _assign(variables: list, values: list[np.ndarray], what: str) -> None:
+    """Assign ``values`` to ``variables``, all checked first (nothing changes on a mismatch)."""
+    if len(values) != len(variables):
+        raise ValueError(f"the backup holds {len(values)} {what} values, the model has {len(variables)}")
+    for variable, value in zip(variables, values):
+        if tuple(variable.shape) != value.shape:
+            raise ValueError(f"{what} {variable.path}: shape {tuple(variable.shape)}, the backup's {value.shape}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def save_backup(checkpoint_dir: Path, model, record: dict[str, Any], optimizer=None,
+                arrays: dict[str, list] | None = None) -> None:
+    """Commit the state at the end of epoch ``record["epoch"]`` (the number of epochs done).
+
+    The weights (HDF5) and the rest (.npz: the random generators' state, the ``optimizer``'s
+    variables, the caller's ``arrays``, e.g. the best weights so far) go to new files; the
+    metadata (``record`` and the files' names) then replaces the old atomically: the commit
+    point. A kill anywhere leaves the previous backup or this one, never a mix. Older files go
+    afterwards.
     """
-    import keras
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"epoch-{int(record['epoch']):04d}"
+    weights, state = f"{tag}.weights.h5", f"{tag}.state.npz"
+    model.save_weights(str(checkpoint_dir / weights), overwrite=True)
+    groups = {"random": random_state(model), "optimizer": list(optimizer.variables) if optimizer is not None else [],
+              **(arrays or {})}
+    np.savez(checkpoint_dir / state, **{f"{group}.{index:05d}": _value(value)
+                                        for group, values in groups.items() for index, value in enumerate(values)})
+    pending = checkpoint_dir / f".{BACKUP_METADATA}.pending"
+    pending.write_text(json.dumps({**record, "weights": weights, "state": state, "groups": list(groups)}))
+    os.replace(pending, checkpoint_dir / BACKUP_METADATA)
+    for old in checkpoint_dir.iterdir():
+        if old.name.startswith("epoch-") and old.name not in (weights, state):
+            old.unlink(missing_ok=True)
 
-    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-        def on_train_begin(self, logs=None):
-            metadata = Path(self._training_metadata_path)
-            if metadata.exists():  # point Keras at the weights the committed metadata names
-                name = json.loads(metadata.read_text()).get("weights")
-                if name:
-                    self._weights_path = str(Path(self.backup_dir) / name)
-            super().on_train_begin(logs)
 
-        def _save_model(self):
-            directory = Path(self.backup_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            name = f"epoch-{self._current_epoch:04d}.weights.h5"
-            self.model.save_weights(str(directory / name), overwrite=True)
-            pending = directory / f".{BACKUP_METADATA}.pending"
-            pending.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}))
-            os.replace(pending, self._training_metadata_path)
-            self._weights_path = str(directory / name)
-            for old in directory.glob("*.weights.h5"):
-                if old.name != name:
-                    old.unlink(missing_ok=True)
-
-    return AtomicBackupAndRestore(str(checkpoint_dir), delete_checkpoint=delete_at_end)
+def load_backup(checkpoint_dir: Path, model, optimizer=None) -> tuple[dict[str, Any], dict[str, list]] | None:
+    """The committed backup restored: weights and random generators into ``model``, the
+    optimizer's variables into ``optimizer`` (built; or a function of the backup's record
+    returning it, or None when the record holds no optimizer state). Returns the record and
+    the caller's arrays; None when there is no backup. One that cannot be used is discarded
+    with a warning and the model is left as it was: training starts over."""
+    if not (checkpoint_dir / BACKUP_METADATA).exists():
+        return None
+    variables = list(model.variables)
+    before = [_value(variable) for variable in variables]
+    try:
+        record = json.loads((checkpoint_dir / BACKUP_METADATA).read_text())
+        with np.load(checkpoint_dir / record["state"], allow_pickle=False) as stored:
+            groups: dict[str, list] = {group: [] for group in record["groups"]}
+            for key in sorted(stored.files):
+                group, _ = key.rsplit(".", 1)
+                groups[group].append(stored[key])
+        target = optimizer(record) if callable(optimizer) else optimizer
+        if target is not None and not groups["optimizer"]:
+            raise ValueError("the backup holds no optimizer state")
+        model.load_weights(str(checkpoint_dir / record["weights"]))
+        _assign(random_state(model), groups.pop("random"), "random generator")
+        optimizer_values = groups.pop("optimizer")
+        if target is not None:
+            _assign(list(target.variables), optimizer_values, "optimizer")
+        return record, groups
+    except Exception as error:  # any unreadable backup means the same thing: start over
+        for variable, value in zip(variables, before):
+            variable.assign(value)
+        _discard(checkpoint_dir, error)
+        return None
 
 
 def write_progress(progress_file: Path, record: dict[str, Any]) -> None:
@@ -217,22 +278,11 @@ def write_progress(progress_file: Path, record: dict[str, Any]) -> None:
 
 
 def log_epoch(live, progress_file: Path, epoch: int, epochs: int, resumed_from: int, logs: dict[str, float]) -> None:
-    """One finished epoch to DVCLive (step = epoch index) and to the progress file."""
+    """One finished epoch to DVCLive (step = epoch index) and to the progress file. A resumed
+    training calls it for the epochs its backup holds first: DVCLive's curves then hold every
+    epoch, as in a run never killed."""
     live.step = epoch
     for name, value in logs.items():
         live.log_metric(name if name.startswith("val_") else f"train_{name}", value)
     live.next_step()
     write_progress(progress_file, {"epoch": epoch + 1, "epochs": epochs, "resumed_from": resumed_from, **logs})
-
-
-def progress_callback(live, progress_file: Path, epochs: int, resumed_from: int = 0):
-    """A Keras callback calling :func:`log_epoch` after each epoch (counted from the start of
-    training, also after a resume)."""
-    import keras
-
-    class Progress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            log_epoch(live, progress_file, epoch, epochs, resumed_from,
-                      {name: float(value) for name, value in (logs or {}).items()})
-
-    return Progress()

@@ -145,13 +145,19 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     classes = meta["classes"]
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
     with distribution(params) as replicas:
-        data = {name: ragged_dataset(series.unpack(table["values"], meta["n_features"]), classification.label_array(table, classes),
-                                     params["batch_size"] * replicas, params["seed"], shuffle=name == "train",
+        inputs = {name: (series.unpack(table["values"], meta["n_features"]), classification.label_array(table, classes))
+                  for name, table in tables.items()}
+        data = {name: ragged_dataset(*inputs[name], params["batch_size"] * replicas, params["seed"], shuffle=name == "train",
                                      pad_value=np.nan)
-                for name, table in tables.items()}
+                for name in tables}
+
+        def train_epoch(epoch: int):  # epoch k's order from (seed, k) alone: a resumed run reads the same batches
+            return ragged_dataset(*inputs["train"], params["batch_size"] * replicas, params["seed"], shuffle=True,
+                                  pad_value=np.nan, epoch=epoch)
+
         model = build_series_classifier(params, scaler, len(classes))
         summary = classification.fit_classifier(
-            model, data["train"], data["validation"], classification.label_array(tables["train"], classes), classes, params, live_dir,
+            model, train_epoch, data["validation"], classification.label_array(tables["train"], classes), classes, params, live_dir,
             checkpoint_dir, "train.series_classification")
     model.save(model_dir / "model.keras")
     labels = tables["validation"]["label"].to_numpy().astype(int)

@@ -215,11 +215,15 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     binary = classification.is_binary(classes)
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
     with distribution(params, devices) as replicas:
-        data = {name: ragged_dataset(_sequences(table), classification.label_array(table, classes), params["batch_size"] * replicas,
-                                     params["seed"], shuffle=name == "train")
-                for name, table in tables.items()}
+        inputs = {name: (_sequences(table), classification.label_array(table, classes)) for name, table in tables.items()}
+        data = {name: ragged_dataset(*inputs[name], params["batch_size"] * replicas, params["seed"], shuffle=name == "train")
+                for name in tables}
+
+        def train_epoch(epoch: int):  # epoch k's order from (seed, k) alone: a resumed run reads the same batches
+            return ragged_dataset(*inputs["train"], params["batch_size"] * replicas, params["seed"], shuffle=True, epoch=epoch)
+
         classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
-        summary = classification.fit_classifier(classifier, data["train"], data["validation"],
+        summary = classification.fit_classifier(classifier, train_epoch, data["validation"],
                                                        classification.label_array(tables["train"], classes), classes, params, live_dir,
                                                        checkpoint_dir, "train.text_classification", phases)
     labels = tables["validation"]["label"].to_numpy().astype(int)
