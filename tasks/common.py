@@ -303,8 +303,15 @@ def ensure_nltk_resource(resource: str, package: str):
 
 
 def run_main(main: Callable[[], Any]) -> None:
-    """Run a stage's ``main()``: expected failures print one clear line and exit non-zero."""
+    """Run a stage's ``main()``: expected failures print one clear line and exit non-zero.
+
+    Run by DVC, a stage first gets back the last good outputs DVC deleted before starting it
+    (:mod:`tasks.lastgood`), so a failure or a kill never leaves the workspace without them.
+    """
+    from tasks import lastgood
+
     try:
+        lastgood.restore()
         main()
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -53,7 +53,7 @@ def main() -> None:
     kind = kinds.of(meta)
     params = kinds.settings(load_params("train"), kinds.name(kind), "params.yaml: train")
     backups = checkpoint_dir("train", params, TOKENIZED_DIR, PRETRAINED_DIR)
-    with atomic_path(MODEL_DIR) as tmp_model, atomic_path(LIVE_DIR) as tmp_live:
+    with atomic_path(MODEL_DIR, kind="dir") as tmp_model, atomic_path(LIVE_DIR, kind="dir") as tmp_live:
         tmp_model.mkdir(parents=True)
         summary = kind.train(params, TOKENIZED_DIR, tmp_model, tmp_live, backups)
     write_json(SUMMARY, summary)
