@@ -120,7 +120,7 @@ def bench_clean(rows: int, lower_bound: bool) -> dict[str, Any]:
     texts = pd.read_csv(IMDB, nrows=rows or None)["text"].astype(str).tolist()
     import nltk  # noqa: F401  (shared by both: imported before either clock starts)
 
-    from tasks.textclean import NEGATIONS, CleanOptions, Lemmatizer, clean_column, clean_texts, lemmatizer
+    from tasks.inputs.textclean import NEGATIONS, CleanOptions, Lemmatizer, clean_column, clean_texts, lemmatizer
 
     for corpus in ("wordnet", "stopwords"):  # warm the OS file cache: neither side pays the first disk read
         for path in (SHARED / "nltk_data" / "corpora").glob(f"{corpus}*"):

@@ -1,18 +1,18 @@
 """Training throughput per device and precision: the text classifier (samples/s) and the
 language model (tokens/s).
 
-``--task classifier`` (default): the project's classifier (tasks.model.build_text_classifier
+``--task classifier`` (default): the project's classifier (tasks.networks.model.build_text_classifier
 with params.yaml ``train.text_classification``), TensorFlow set up as the train stage does
-(tasks.training.configure_tensorflow: seeds, op determinism on CPU only, mixed precision),
+(tasks.networks.training.configure_tensorflow: seeds, op determinism on CPU only, mixed precision),
 ``model.fit`` timed on synthetic token ids: 20,000 sequences, vocabulary 6,000, lengths 1..54
 with a mean near 32 (the clothing reviews after cleaning; max_len their 95th percentile).
 
-* CPU, float32, with the project's length-bucketed tf.data pipeline (tasks.training.ragged_dataset)
+* CPU, float32, with the project's length-bucketed tf.data pipeline (tasks.networks.training.ragged_dataset)
   and with every sequence padded to the full length (what a fixed-length pipeline costs),
   and bucketed without op determinism (which the train stage turns on on CPU);
 * on a GPU, when one exists: float32 and mixed_float16, bucketed and fixed, and a bigger batch.
 
-``--task language_model``: the language model's training step (tasks.lm: truncated BPTT chunks,
+``--task language_model``: the language model's training step (tasks.networks.lm: truncated BPTT chunks,
 sampled softmax) with params.yaml ``train.language_model`` (a 256-unit LSTM) over a Zipf-like
 stream in Brown's vocabulary size (13,190 ids with words seen 4 times or more), timed in
 tokens/s: on CPU with and without XLA and at two batch sizes; on a GPU in float32 and mixed
@@ -104,7 +104,7 @@ def configured(spec: dict[str, Any], kind: str) -> tuple[dict[str, Any], dict[st
     import yaml
 
     from tasks.kinds import settings
-    from tasks.training import configure_tensorflow
+    from tasks.networks.training import configure_tensorflow
 
     params = settings(yaml.safe_load((ROOT / "params.yaml").read_text())["train"], kind, "train")
     params = {**params, "mixed_precision": spec["mixed_precision"], "batch_size": spec["batch_size"]}
@@ -119,9 +119,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
     from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled  # as Keras checks it
 
-    from tasks.classification import class_weights
-    from tasks.model import build_text_classifier, cudnn_eligible
-    from tasks.training import optimizer, padding_fraction, ragged_dataset
+    from tasks.targets.classification import class_weights
+    from tasks.networks.model import build_text_classifier, cudnn_eligible
+    from tasks.networks.training import optimizer, padding_fraction, ragged_dataset
 
     if spec.get("op_determinism") is False:  # what the deterministic kernels cost (the train stage turns them on on CPU)
         disable_op_determinism()
@@ -156,7 +156,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "samples_per_s": round(spec["sequences"] * spec["epochs"] / seconds, 1),
         "epoch_s": round(seconds / spec["epochs"], 3),
         "warmup_epoch_s": round(warmup_s, 3),
-        # The layer settings allow cuDNN (tasks.model.cudnn_eligible); the kernel also needs a GPU.
+        # The layer settings allow cuDNN (tasks.networks.model.cudnn_eligible); the kernel also needs a GPU.
         "cudnn_eligible": not any(reasons.values()),
         "cudnn_kernel": bool(gpus) and not any(reasons.values()),
         "cudnn_reasons": {name: found for name, found in reasons.items() if found},
@@ -172,14 +172,14 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_language_model(spec: dict[str, Any]) -> dict[str, Any]:
-    """One language-model configuration: tokens/s of the train stage's step (tasks.lm)."""
+    """One language-model configuration: tokens/s of the train stage's step (tasks.networks.lm)."""
     params, device = configured(spec, "language_model")
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from tasks import lm
-    from tasks.model import cudnn_eligible
+    from tasks.networks import lm
+    from tasks.networks.model import cudnn_eligible
 
     model = lm.build(BROWN_VOCABULARY, {key: params[key] for key in lm.ARCHITECTURE_KEYS})
     optimizer = keras.optimizers.Adam(params["learning_rate"])

@@ -44,7 +44,7 @@ _OUTCOME_PATTERNS = {
     SKIPPED: "Stage '{stage}' didn't change, skipping",
 }
 # Failures worth retrying: the source could not be reached. A stage's expected failures
-# (tasks.common.PipelineError, exit status 2: bad input, failed checks) are not transient.
+# (tasks.core.common.PipelineError, exit status 2: bad input, failed checks) are not transient.
 _TRANSIENT = re.compile(
     r"could not download|timed? ?out|temporar(il)?y|connection (reset|refused|aborted)|"
     r"network is unreachable|name resolution|remote end closed",

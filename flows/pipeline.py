@@ -61,7 +61,7 @@ from prefect.states import Completed
 
 from flows import dvcstages, reports
 from flows import promote as gate
-from tasks.common import load_params
+from tasks.core.common import load_params
 
 FLOW_NAME = "rnnflow-pipeline"
 STAGE_TAG = "dvc-stage"

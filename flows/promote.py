@@ -12,7 +12,7 @@ from an optional ``promote`` section of ``params.yaml``::
 
 The champion lives in ``champion/``: ``champion.json`` (metrics, dvc.lock hashes, git
 revision, experiment, timestamp) and ``model/`` (a copy of ``models/``), replaced together
-through :func:`tasks.common.atomic_path`.
+through :func:`tasks.core.common.atomic_path`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tasks.common import atomic_path
+from tasks.core.common import atomic_path
 
 CHAMPION_DIR = Path("champion")
 CHAMPION_FILE = "champion.json"

@@ -46,7 +46,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import dvcstages, experiment, pipeline, reports
 from flows.promote import _number as metric_number
 from flows.promote import promote_params
-from tasks.common import load_params
+from tasks.core.common import load_params
 
 FLOW_NAME = "rnnflow-sweep"
 ARTIFACT_KEY = "rnnflow-sweep"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks import clean, kinds, tokenize
-from tasks.common import atomic_path, load_params, run_main, write_json
+from tasks.core.common import atomic_path, load_params, run_main, write_json
 
 OUTPUT_DIR = Path("baseline")
 METRICS = Path("metrics/baseline.json")

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import kinds
-from tasks.common import PipelineError, atomic_path, load_params, read_parquet, read_table_metadata, run_main, write_json
+from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, read_table_metadata, run_main, write_json
 
 INPUT = Path("data/validated/reviews.parquet")
 OUTPUT_DIR = Path("data/clean")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks import kinds
-from tasks.common import atomic_path, load_params, read_parquet, run_main, write_json
+from tasks.core.common import atomic_path, load_params, read_parquet, run_main, write_json
 from tasks.train import MODEL_DIR, read_card
 
 TEST_SPLIT = Path("data/clean/test.parquet")

@@ -13,7 +13,7 @@ import math
 import sys
 from pathlib import Path
 
-from tasks.common import PipelineError, run_main
+from tasks.core.common import PipelineError, run_main
 from tasks.train import MODEL_DIR
 
 MAX_WORDS = 10_000
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check_arguments(args)
     from tasks.kinds.language_model import Generator
-    from tasks.vocabulary import RESERVED
+    from tasks.inputs.vocabulary import RESERVED
 
     generator = Generator(args.model_dir)
     tokens = int(generator.card["vocab_size"]) - RESERVED

@@ -1,6 +1,6 @@
 """Stage 1, ingest: read what the source stage listed into rnnflow's canonical table.
 
-``params.yaml`` ``ingest.dataset`` names a profile (:mod:`tasks.profiles`); the profile's
+``params.yaml`` ``ingest.dataset`` names a profile (:mod:`tasks.readers.profiles`); the profile's
 reader turns the listed files into one table and says which task kind it is for.
 ``ingest.kind: language_model`` turns any text profile's documents into a corpus instead
 (labels dropped). Writes ``data/ingested/reviews.parquet`` (the table; its Parquet schema
@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from tasks import kinds, profiles, source
-from tasks.common import PipelineError, load_params, run_main, write_json, write_parquet
-from tasks.datasets import Ingested, SourceFile
+from tasks import kinds, source
+from tasks.readers import profiles
+from tasks.core.common import PipelineError, load_params, run_main, write_json, write_parquet
+from tasks.readers.datasets import Ingested, SourceFile
 
 OUTPUT = Path("data/ingested/reviews.parquet")
 SUMMARY = Path("metrics/ingest.json")

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from tasks import kinds
-from tasks.common import PipelineError, check_target, run_main
+from tasks.core.common import PipelineError, check_target, run_main
 from tasks.train import MODEL_DIR, read_card
 
 PROTECTED_FOLDERS = (".git", ".dvc")

@@ -5,7 +5,7 @@
 ``data/pretrain_source.json``), and ``train``, the classifier's own training split. Their text
 is cleaned with the classifier's cleaning options and read in the classifier's vocabulary
 (``data/tokenized/vocab.txt``), so an id means the same word to both; the language model
-(:mod:`tasks.lm`, the ``pretrain`` parameters) is trained on it and saved in ``pretrained/``.
+(:mod:`tasks.networks.lm`, the ``pretrain`` parameters) is trained on it and saved in ``pretrained/``.
 ``train.text_classification.init: pretrained`` then starts the classifier's embedding and
 recurrent layers from it. No validation or test text reaches it: the classifier's held-out
 splits are never sources, and any corpus document whose cleaned text equals a held-out one is
@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from tasks import clean, kinds, lm, source, tokenize, vocabulary
-from tasks.common import PipelineError, atomic_path, load_params, read_parquet, run_main, write_json
+from tasks import clean, kinds, source, tokenize
+from tasks.networks import lm
+from tasks.inputs import vocabulary
+from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, run_main, write_json
 
 OUTPUT_DIR = Path("pretrained")
 CARD_FILE = "card.json"
@@ -47,9 +49,9 @@ def read_card(directory: Path = OUTPUT_DIR) -> dict[str, Any]:
 
 def corpus_documents(entries: list[dict[str, Any]], clean_dir: Path, clean_options: dict[str, Any]) -> list[str]:
     """Every source document cleaned as the classifier's text is (the train split already is)."""
-    from tasks.corpora import imdb_unsup, text_corpus
+    from tasks.readers.corpora import imdb_unsup, text_corpus
     from tasks.ingest import read_file
-    from tasks.textclean import CleanOptions, clean_column
+    from tasks.inputs.textclean import CleanOptions, clean_column
 
     options = CleanOptions.from_params(clean_options)
     documents: list[str] = []
@@ -67,7 +69,7 @@ def corpus_documents(entries: list[dict[str, Any]], clean_dir: Path, clean_optio
 def pretrain(params: dict[str, Any], entries: list[dict[str, Any]], clean_dir: Path, tokenized_dir: Path,
              out_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
     """Train the language model on the corpus; save its weights and card into ``out_dir``."""
-    from tasks.training import configure_tensorflow
+    from tasks.networks.training import configure_tensorflow
 
     lm.check_params(params, "pretrain")
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
@@ -109,7 +111,7 @@ def main() -> None:
             if kinds.name(kinds.of(tokenize.read_meta())) != "text_classification":
                 raise PipelineError("params.yaml: pretrain.source is for text classifiers; this data is not one "
                                     "(set pretrain.source to [])")
-            from tasks.training import checkpoint_dir
+            from tasks.networks.training import checkpoint_dir
 
             backups = checkpoint_dir("pretrain", params, tokenize.OUTPUT_DIR, source.PRETRAIN_MANIFEST)
             summary = {"pretrained": True, **pretrain(params, listed["files"], clean.OUTPUT_DIR, tokenize.OUTPUT_DIR, tmp, backups)}

@@ -24,8 +24,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tasks import profiles
-from tasks.common import PipelineError, load_params, run_main, write_json
+from tasks.readers import profiles
+from tasks.core.common import PipelineError, load_params, run_main, write_json
 
 MANIFEST = Path("data/source.json")
 PRETRAIN_MANIFEST = Path("data/pretrain_source.json")
@@ -74,7 +74,7 @@ def _read_limited(url: str, response, max_bytes: int) -> bytes:
 def resolve_named(name: str, location: str) -> str:
     """A named source's file: ``nltk`` looks on NLTK's data path, ``sklearn`` in the installed package."""
     if name == "nltk":
-        from tasks.common import ensure_nltk_resource
+        from tasks.core.common import ensure_nltk_resource
 
         resource = ensure_nltk_resource(location, location.rsplit("/", 1)[-1])
         return resource.zipfile.filename if hasattr(resource, "zipfile") else resource.path

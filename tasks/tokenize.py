@@ -1,6 +1,6 @@
 """Stage 4, tokenize: fit what turns cleaned data into model input, on the train split only.
 
-For text that is the vocabulary (:mod:`tasks.vocabulary`); for numeric series the per-feature
+For text that is the vocabulary (:mod:`tasks.inputs.vocabulary`); for numeric series the per-feature
 scaling statistics. Either is a versioned artifact in ``data/tokenized/`` that training builds
 into the saved model, so training and inference cannot drift apart. Writes the directory
 together: the kind's artifact files, ``meta.json`` and ``{train,validation}.parquet`` (the
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from tasks import clean, kinds
-from tasks.common import PipelineError, atomic_path, load_params, read_parquet, run_main
+from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, run_main
 
 OUTPUT_DIR = Path("data/tokenized")
 META_FILE = "meta.json"

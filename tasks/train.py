@@ -6,7 +6,7 @@ classifiers raw-ish input in, probabilities out, the vocabulary or scaler inside
 ``model.json`` (the model card: kind, classes, decision threshold, cleaning options, params,
 data fingerprint). Per-epoch metrics go to ``dvclive/train`` (DVCLive); ``metrics/train.json``
 sums up. A run killed mid-training resumes from its last finished epoch
-(:mod:`tasks.training`).
+(:mod:`tasks.networks.training`).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tasks import kinds, tokenize
-from tasks.common import PipelineError, atomic_path, load_params, run_main, write_json
-from tasks.training import PROGRESS_FILE, checkpoint_dir
+from tasks.core.common import PipelineError, atomic_path, load_params, run_main, write_json
+from tasks.networks.training import PROGRESS_FILE, checkpoint_dir
 
 MODEL_DIR = Path("models")
 CARD_FILE = "model.json"
@@ -29,7 +29,7 @@ __all__ = ["PROGRESS_FILE", "MODEL_DIR", "read_card", "main"]
 
 def read_card(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
     """The model card of a trained model (a damaged card is an error that says so, in one line)."""
-    from tasks.common import damaged_model
+    from tasks.core.common import damaged_model
 
     path = model_dir / CARD_FILE
     if not path.exists():

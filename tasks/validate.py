@@ -1,7 +1,7 @@
 """Stage 2, validate: check the ingested table with Great Expectations (GX Core 1.x).
 
 Each task kind has its expectation suite in the repository as a GX ExpectationSuite
-serialisation, ``tasks/expectations/<kind>.json``; its thresholds are GX suite parameters
+serialisation, ``tasks/checks/expectations/<kind>.json``; its thresholds are GX suite parameters
 (``{"$PARAMETER": "min_chars"}``) filled from ``params.yaml`` ``validate`` (plus
 ``label_values``, the class indices, from the ingested table's metadata). GX checks the
 kind's view of the data (:func:`tasks.kinds.text_classification.checked_table`: the table
@@ -16,7 +16,7 @@ itself for text, one summary row per series for numeric sequences). Each expecta
 - ``classes``: checked on a table of the accepted rows per class (``class``, ``count``,
   ``share``): class counts and balance; a failure stops the pipeline naming the classes.
 
-A stop raises :class:`tasks.common.PipelineError` before anything is written. Otherwise
+A stop raises :class:`tasks.core.common.PipelineError` before anything is written. Otherwise
 the stage writes ``data/validated/reviews.parquet`` (accepted rows),
 ``data/validated/quarantine.parquet`` (rejected rows plus ``reason``),
 ``reports/validation/summary.json``, GX Data Docs under ``reports/data_docs/`` and the
@@ -52,20 +52,11 @@ import numpy as np
 import pandas as pd
 
 from tasks import kinds
-from tasks.common import (
-    PipelineError,
-    atomic_path,
-    load_params,
-    read_parquet,
-    read_table_metadata,
-    run_main,
-    write_json,
-    write_parquet,
-)
+from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, read_table_metadata, run_main, write_json, write_parquet
 
 INPUT = Path("data/ingested/reviews.parquet")
 # Found beside this module, so the stage also runs from a scratch directory (tests).
-SUITE_DIR = Path(__file__).resolve().parent / "expectations"
+SUITE_DIR = Path(__file__).resolve().parent / "checks" / "expectations"
 SUITE_FILE = SUITE_DIR / "text_classification.json"
 ACCEPTED = Path("data/validated/reviews.parquet")
 QUARANTINE = Path("data/validated/quarantine.parquet")

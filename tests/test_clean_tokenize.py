@@ -7,8 +7,8 @@ from conftest import synthetic_reviews
 
 from tasks.clean import assign_splits
 from tasks.kinds.text_classification import clean, deduplicate, featurize
-from tasks.textclean import CleanOptions, clean_text, lemmatizer
-from tasks.vocabulary import encode, fit_vocabulary, sequence_length
+from tasks.inputs.textclean import CleanOptions, clean_text, lemmatizer
+from tasks.inputs.vocabulary import encode, fit_vocabulary, sequence_length
 
 DEFAULT = CleanOptions()
 SENTIMENT = {"classes": ["negative", "positive"]}

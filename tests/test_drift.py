@@ -16,7 +16,7 @@ import yaml
 
 from conftest import synthetic_reviews
 from tasks import validate
-from tasks.common import PipelineError, write_parquet
+from tasks.core.common import PipelineError, write_parquet
 
 SETTINGS = validate.drift_params({})
 STAGE_PARAMS = {"min_chars": 3, "max_chars": 100000, "min_class_fraction": 0.02, "min_class_count": 5, "min_rows": 20,

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED, commit_all, make_project, run, up_to_date
-from tasks import lm
-from tasks.common import PipelineError
+from tasks.networks import lm
+from tasks.core.common import PipelineError
 from tasks.ingest import ingest
 from tasks.kinds import language_model
-from tasks.textclean import END_TOKEN, CorpusOptions, corpus_text
+from tasks.inputs.textclean import END_TOKEN, CorpusOptions, corpus_text
 
 BROWN = SHARED / "nltk_data" / "corpora" / "brown.zip"
 SUBJECTS = ["the cat", "a dog", "the old man", "my sister", "the jury", "a small bird"]
@@ -130,7 +130,7 @@ def test_generation_is_deterministic_under_a_seed_and_never_emits_padding_or_oov
 
 
 def test_language_model_layers_are_cudnn_eligible():
-    from tasks.model import cudnn_eligible
+    from tasks.networks.model import cudnn_eligible
 
     model = lm.build(20, {"model": "lstm", "layers": 2, "units": 8, "embedding_dim": 4, "dropout": 0.2, "tied": True})
     assert [cudnn_eligible(layer) for layer in model.rnns] == [[], []]

@@ -1,7 +1,7 @@
 """A stage that fails, or is killed, leaves the workspace with its last good outputs, byte for byte.
 
 DVC deletes a stage's outputs before running it unless they persist (which would switch its run
-cache off): :mod:`tasks.lastgood` puts them back from DVC's cache as the stage starts. Each stage
+cache off): :mod:`tasks.core.lastgood` puts them back from DVC's cache as the stage starts. Each stage
 of a trained tiny project is run to failure through ``dvc repro`` (a damaged input, a bad source,
 a SIGKILL mid-training) and every file of the project is compared before and after, the
 ``cache: false`` metrics and plots included.
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run
-from tasks import lastgood
+from tasks.core import lastgood
 
 # Not compared: DVC's scratch folder, training backups, bytecode.
 UNCOMPARED = (".dvc/tmp/", "checkpoints/")
@@ -168,7 +168,7 @@ def test_every_stage_is_protected():
     for name, stage in spec["stages"].items():
         module = stage["cmd"].removeprefix("python -m ").replace(".", "/") + ".py"
         assert "run_main(main)" in (ROOT / module).read_text(), name
-        assert "tasks/lastgood.py" in stage["deps"], name
+        assert "tasks/core/lastgood.py" in stage["deps"], name
         outputs = [(kind, *((item, {}) if isinstance(item, str) else next(iter(item.items()))))
                    for kind in ("outs", "metrics", "plots") for item in stage.get(kind) or []]
         persisted = [bool(options.get("persist")) for _, _, options in outputs]

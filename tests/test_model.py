@@ -10,8 +10,8 @@ import pytest
 from keras import layers
 
 from conftest import run, up_to_date
-from tasks.common import PipelineError
-from tasks.model import build_text_classifier, cudnn_eligible, load_model
+from tasks.core.common import PipelineError
+from tasks.networks.model import build_text_classifier, cudnn_eligible, load_model
 
 PARAMS = {"model": "gru", "bidirectional": True, "layers": 2, "units": 4, "embedding_dim": 4, "dropout": 0.1, "pooling": "max"}
 
@@ -97,7 +97,7 @@ def test_mirrored_strategy_over_the_cpu_trains_the_same_model(trained_project: P
     import numpy as np
     import yaml
 
-    from tasks import training
+    from tasks.networks import training
     from tasks.kinds import settings, text_classification
 
     monkeypatch.chdir(trained_project)

@@ -1,4 +1,4 @@
-"""tasks.ngram: the fast Kneser-Ney model against NLTK's KneserNeyInterpolated and its own invariants."""
+"""tasks.baselines.ngram: the fast Kneser-Ney model against NLTK's KneserNeyInterpolated and its own invariants."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from nltk.lm import KneserNeyInterpolated
 from nltk.util import everygrams
 
-from tasks.ngram import AUTO_FALLBACK_DISCOUNT, KneserNey
+from tasks.baselines.ngram import AUTO_FALLBACK_DISCOUNT, KneserNey
 
 VOCAB_SIZE = 30  # ids 22..29 never occur in the toy streams: words the model has never seen
 END = 2

@@ -1,4 +1,4 @@
-"""params.yaml's schema (tasks/params_schema.py), checked whole by every stage's load_params.
+"""params.yaml's schema (tasks/core/schema.py), checked whole by every stage's load_params.
 
 Each class of mistake gives one line naming the dotted key, its value and what is allowed; the
 schema agrees with what the code reads (profiles, kinds, suites, option dataclasses, defaults);
@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY_PARAMS, merge_params, run
-from tasks import params_schema
-from tasks.common import PipelineError, load_params, run_main
+from tasks.core import schema
+from tasks.core.common import PipelineError, load_params, run_main
 
 COMMITTED = yaml.safe_load((ROOT / "params.yaml").read_text())
 DELETE = object()
@@ -48,9 +48,9 @@ def load_error(tmp_path: Path, params: dict) -> PipelineError:
 
 
 def test_the_committed_params_and_the_tiny_projects_validate(tmp_path: Path):
-    assert params_schema.problems(COMMITTED) == []
+    assert schema.problems(COMMITTED) == []
     assert load_params(path=ROOT / "params.yaml") == COMMITTED  # as written: no defaults filled in
-    assert params_schema.problems(merge_params(COMMITTED, TINY_PARAMS)) == []
+    assert schema.problems(merge_params(COMMITTED, TINY_PARAMS)) == []
 
 
 # (dotted key, bad value, the message after "params.yaml: ")
@@ -154,7 +154,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
 
 def test_profile_and_kind_dependent_requirements(tmp_path: Path):
     long_table = with_value(with_value(COMMITTED, "ingest.dataset", "long_table"), "ingest.source", "rows.csv")
-    problems = params_schema.problems(long_table)
+    problems = schema.problems(long_table)
     assert problems == [
         "params.yaml: ingest.id_column: the long_table profile needs a column name here, not null",
         "params.yaml: ingest.order_column: the long_table profile needs a column name here, not null",
@@ -162,17 +162,17 @@ def test_profile_and_kind_dependent_requirements(tmp_path: Path):
         "step, not []",
     ]
     brown = with_value(with_value(COMMITTED, "ingest.dataset", "brown"), "pretrain.source", ["train"])
-    assert params_schema.problems(brown) == [
+    assert schema.problems(brown) == [
         "params.yaml: pretrain.source: must be [] for language_model data (pretraining is for text classifiers), not ['train']"]
     clothing = with_value(with_value(COMMITTED, "ingest.dataset", "clothing_reviews"), "ingest.negative_below", 4)
-    assert params_schema.problems(clothing) == [
+    assert schema.problems(clothing) == [
         "params.yaml: ingest.positive_above: must be >= ingest.negative_below (4), not 3"]
     # A kind's subsection may override a shared key; checks see the merged settings.
     overridden = with_value(COMMITTED, "clean.language_model.validation_fraction", 0.85)
-    assert params_schema.problems(overridden) == [
+    assert schema.problems(overridden) == [
         "params.yaml: clean.test_fraction: clean.language_model.validation_fraction + clean.test_fraction must be below 1 "
         "(the rest is the train split), not 0.85 + 0.2"]
-    assert params_schema.problems(with_value(COMMITTED, "train.language_model.seed", 7)) == []
+    assert schema.problems(with_value(COMMITTED, "train.language_model.seed", 7)) == []
 
 
 def test_partial_files_sections_and_nulls(tmp_path: Path):
@@ -182,8 +182,8 @@ def test_partial_files_sections_and_nulls(tmp_path: Path):
     assert load_params("validate", path) == {"min_rows": 3}
     with pytest.raises(PipelineError, match="no 'train' section"):
         load_params("train", path)
-    assert params_schema.problems({"validate": {"drift": None}, "promote": None}) == []
-    assert params_schema.problems(["ingest"]) == [
+    assert schema.problems({"validate": {"drift": None}, "promote": None}) == []
+    assert schema.problems(["ingest"]) == [
         "params.yaml: must be a mapping of sections (ingest, validate, clean, tokenize, baseline, pretrain, train, evaluate, "
         "promote), not ['ingest']"]
     path.write_text("train: [unclosed\n")
@@ -196,8 +196,8 @@ def test_load_params_checks_once_and_returns_fresh_copies(tmp_path: Path, monkey
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(COMMITTED, sort_keys=False))
     calls = []
-    original = params_schema.check
-    monkeypatch.setattr(params_schema, "check", lambda *args: calls.append(1) or original(*args))
+    original = schema.check
+    monkeypatch.setattr(schema, "check", lambda *args: calls.append(1) or original(*args))
     train = load_params("train", path)
     train["text_classification"]["epochs"] = 99
     assert load_params("train", path)["text_classification"]["epochs"] == COMMITTED["train"]["text_classification"]["epochs"]
@@ -224,34 +224,35 @@ def test_a_stage_prints_one_line_and_exits_2(tmp_path: Path, monkeypatch, capsys
 
 
 def test_dataset_names_and_kinds_match_the_profiles():
-    from tasks import kinds, profiles
+    from tasks import kinds
+    from tasks.readers import profiles
 
-    assert params_schema.DATASETS == {name: profile.kind for name, profile in profiles.PROFILES.items()}
-    assert params_schema.KINDS == kinds.KINDS
+    assert schema.DATASETS == {name: profile.kind for name, profile in profiles.PROFILES.items()}
+    assert schema.KINDS == kinds.KINDS
 
 
 def test_suite_parameters_and_drift_defaults_match_validate():
     from tasks import validate
 
-    for kind, names in params_schema.SUITE_PARAMETERS.items():
+    for kind, names in schema.SUITE_PARAMETERS.items():
         suite = validate.load_suite(validate.SUITE_DIR / f"{kind}.json")
         assert sorted(names) == [name for name in validate.referenced_parameters(suite) if name not in validate.DATA_PARAMETERS]
-    drift = params_schema.DRIFT.keys
+    drift = schema.DRIFT.keys
     assert set(drift) == set(validate.DRIFT_DEFAULTS)
     for name, default in validate.DRIFT_DEFAULTS.items():
-        schema = drift[name]
-        got = {level: key.default for level, key in schema.keys.items()} if isinstance(schema, params_schema.Section) else schema.default
+        entry = drift[name]
+        got = {level: key.default for level, key in entry.keys.items()} if isinstance(entry, schema.Section) else entry.default
         assert got == default, name
 
 
 def test_option_dataclasses_match_the_clean_subsections():
-    from tasks.series import SeriesOptions
-    from tasks.textclean import CleanOptions, CorpusOptions
+    from tasks.inputs.series import SeriesOptions
+    from tasks.inputs.textclean import CleanOptions, CorpusOptions
 
     for options, kind, extra in ((CleanOptions, "text_classification", set()),
                                  (SeriesOptions, "series_classification", {"stratify"}),
                                  (CorpusOptions, "language_model", {"split"})):
-        keys = params_schema.CLEAN.kinds[kind].keys
+        keys = schema.CLEAN.kinds[kind].keys
         assert set(keys) == {f.name for f in fields(options)} | extra, kind
         for option in fields(options):
             default = keys[option.name].default
@@ -261,11 +262,11 @@ def test_option_dataclasses_match_the_clean_subsections():
 def test_promote_defaults_match_the_gate():
     from flows.promote import DEFAULTS
 
-    assert {name: key.default for name, key in params_schema.PROMOTE.keys.items()} == DEFAULTS
+    assert {name: key.default for name, key in schema.PROMOTE.keys.items()} == DEFAULTS
 
 
 def test_importing_the_schema_is_cheap():
-    code = ("import sys, time; started = time.perf_counter(); import tasks.params_schema; "
+    code = ("import sys, time; started = time.perf_counter(); import tasks.core.schema; "
             "print(time.perf_counter() - started, sorted(m for m in sys.modules if m.startswith(('yaml', 'pydantic', 'numpy'))))")
     seconds, loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                                      check=True).stdout.split(" ", 1)

@@ -11,15 +11,16 @@ import pytest
 import yaml
 
 from conftest import commit_all, make_project, run, synthetic_reviews, up_to_date
-from tasks import classification, lm
-from tasks.common import PipelineError
-from tasks.tfidf import TfidfLogistic
+from tasks.targets import classification
+from tasks.networks import lm
+from tasks.core.common import PipelineError
+from tasks.baselines.tfidf import TfidfLogistic
 
 ARCHITECTURE = {"model": "lstm", "layers": 2, "units": 6, "embedding_dim": 5, "dropout": 0.1, "tied": True}
 
 
 def test_classifier_encoder_starts_with_the_language_model_weights():
-    from tasks.model import build_text_classifier, initialise_from_language_model
+    from tasks.networks.model import build_text_classifier, initialise_from_language_model
 
     language_model = lm.build(40, ARCHITECTURE)
     shaped = {"model": "lstm", "layers": 2, "units": 6, "embedding_dim": 5, "bidirectional": False, "dropout": 0.1,
@@ -81,7 +82,7 @@ def test_ensemble_weight_follows_the_better_model():
 
 
 def test_a_fixed_ensemble_weight_mixes_as_set_and_a_bad_one_is_named(tmp_path: Path):
-    from tasks.common import PipelineError
+    from tasks.core.common import PipelineError
 
     labels = np.array([0, 1, 1, 0])
     rnn, baseline = np.array([0.2, 0.9, 0.6, 0.4]), np.array([0.1, 0.5, 0.8, 0.3])
@@ -164,7 +165,7 @@ def test_pretrained_ensembled_classifier_end_to_end(pretrained_project: Path):
 
 
 def test_a_pretrained_model_of_another_vocabulary_is_refused(tmp_path: Path):
-    from tasks.common import PipelineError
+    from tasks.core.common import PipelineError
     from tasks.kinds.text_classification import build
 
     (tmp_path / "card.json").write_text(json.dumps({"pretrained": True, "architecture": ARCHITECTURE, "vocabulary": "0" * 16}))

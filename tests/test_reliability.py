@@ -37,7 +37,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SHARED, make_project, run, synthetic_reviews, up_to_date
-from tasks import common, train, training
+from tasks.core import common
+from tasks import train
+from tasks.networks import training
 
 # --------------------------------------------------------------------------- dvc.yaml: keep the last good outputs
 

@@ -33,7 +33,8 @@ import pytest
 import yaml
 
 from conftest import NEGATIVE, NEUTRAL, POSITIVE, ROOT, SHARED, merge_params, synthetic_reviews
-from tasks import tokenize, training
+from tasks import tokenize
+from tasks.networks import training
 from tasks.kinds import language_model, series_classification, text_classification
 
 TIMINGS = {"train_seconds", "train_samples_per_s", "train_tokens_per_s", "resumed_from_epoch"}
@@ -53,7 +54,8 @@ def _text_inputs(folder: Path) -> dict:
     """Tokenized reviews and a pretrained (untrained, seeded) language model of their vocabulary."""
     import keras
 
-    from tasks import lm, vocabulary
+    from tasks.networks import lm
+    from tasks.inputs import vocabulary
     from tasks.pretrain import CARD_FILE, vocabulary_digest
 
     frame = synthetic_reviews(900, seed=3)
@@ -81,7 +83,7 @@ def _series_inputs(folder: Path) -> dict:
     """Three noisy shapes, two features, 12 to 30 steps (tests/test_series.py's), tokenized."""
     from test_series import SHAPES, shape_series
 
-    from tasks import series
+    from tasks.inputs import series
 
     rng = np.random.default_rng(4)
     labels = [number % 3 for number in range(300)]
@@ -100,7 +102,7 @@ def _corpus_inputs(folder: Path) -> dict:
     """A tiny corpus of sentences over a few dozen words, tokenized."""
     import random
 
-    from tasks.textclean import END_TOKEN
+    from tasks.inputs.textclean import END_TOKEN
 
     rng = random.Random(6)
     documents = [" ".join(rng.choices(NEUTRAL + POSITIVE + NEGATIVE, k=rng.randint(5, 15)) + [END_TOKEN])
@@ -278,7 +280,7 @@ def test_a_backup_restores_dropout_and_optimizer_state_and_a_misfit_one_changes_
     and the optimizer's variables. A backup that does not fit is discarded, the model as it was."""
     import keras
 
-    from tasks.model import build_text_classifier
+    from tasks.networks.model import build_text_classifier
 
     def classifier(seed: int):
         keras.utils.set_random_seed(seed)

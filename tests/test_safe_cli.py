@@ -5,7 +5,7 @@ project: a bad argument ends with one line on stderr naming the argument, file o
 traceback), a non-zero exit, and the project byte-identical afterwards (every file, ``.git``
 and the DVC cache included). Predictions go to ``predicted_*`` columns: an input's own
 columns come back exactly as they were. A damaged model file says it is damaged. And
-:func:`tasks.common.atomic_path` itself refuses targets no writer may replace and only ever
+:func:`tasks.core.common.atomic_path` itself refuses targets no writer may replace and only ever
 removes the temporary it made.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from conftest import run
-from tasks.common import PipelineError, atomic_path, check_target
+from tasks.core.common import PipelineError, atomic_path, check_target
 
 # No bytecode written by the commands (it would change the snapshot); TensorFlow's start-up
 # notes silenced (stderr then holds the error line alone).
@@ -262,7 +262,8 @@ def test_generate_refuses_bad_settings_before_loading_a_model(trained_project: P
 @pytest.fixture(scope="module")
 def language_model(tmp_path_factory) -> Path:
     """A tiny language model folder (untrained weights; enough to load and generate)."""
-    from tasks import lm, vocabulary
+    from tasks.networks import lm
+    from tasks.inputs import vocabulary
 
     models = tmp_path_factory.mktemp("lm") / "models"
     models.mkdir()

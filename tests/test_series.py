@@ -2,7 +2,6 @@
 K-class metrics, masking, the pipeline end to end on tiny generated series, broken files."""
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED, commit_all, make_project, run, up_to_date
-from tasks import classification, series
-from tasks.common import PipelineError
+from tasks.targets import classification
+from tasks.inputs import series
+from tasks.core.common import PipelineError
 from tasks.ingest import ingest
 from tasks.kinds import series_classification
 
@@ -155,7 +155,7 @@ def test_k_class_metrics_match_scikit_learn():
 
 
 def test_padding_never_changes_a_prediction():
-    from tasks.model import build_series_classifier
+    from tasks.networks.model import build_series_classifier
 
     scaler = {"mean": [0.5, -1.0], "variance": [2.0, 0.5]}
     for pooling in ("last", "max", "mean"):

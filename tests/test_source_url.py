@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from tasks import ingest, source
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 CSV = b"id,text,label\n" + b"".join(b"r%d,a fine review number %d,%d\n" % (n, n, n % 2) for n in range(50))
 

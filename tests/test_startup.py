@@ -20,7 +20,7 @@ def test_importing_a_stage_loads_no_heavy_library(module: str):
 
 def test_cleaning_without_lemmas_or_stopwords_never_loads_nltk():
     code = (
-        "import sys; from tasks.textclean import CleanOptions, clean_texts; "
+        "import sys; from tasks.inputs.textclean import CleanOptions, clean_texts; "
         "clean_texts(['Not bad at all!'], CleanOptions(lemmatize=False, remove_stopwords=False)); "
         "print('nltk' in sys.modules)"
     )

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from tasks.common import PipelineError
-from tasks.tsfile import parse_ts, read_ts
+from tasks.core.common import PipelineError
+from tasks.readers.tsfile import parse_ts, read_ts
 
 SEQUENCES = SHARED / "data" / "sequences"
 NAN = np.nan

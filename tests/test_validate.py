@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tasks import validate
-from tasks.common import PipelineError, run_main, write_parquet
-from tasks.eda import write_eda_plots
+from tasks.core.common import PipelineError, run_main, write_parquet
+from tasks.checks.eda import write_eda_plots
 
 CLASSES = ["negative", "positive"]
 METADATA = {"kind": "text_classification", "classes": CLASSES}

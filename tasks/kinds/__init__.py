@@ -4,9 +4,9 @@ The stages in ``tasks/`` are the pipeline's spine: they read their inputs, write
 atomically and report. What a stage does to the data depends on the task kind, which the ingest
 profile decides and records with the ingested table (``kind`` in its metadata); every later
 stage reads it from its own input, never from another stage's parameters. Each kind is one
-module here, built from the input type it reads (text: :mod:`tasks.textclean`,
-:mod:`tasks.vocabulary`; numeric series: :mod:`tasks.series`) and the target it predicts
-(classes: :mod:`tasks.classification`; the next token: :mod:`tasks.lm`):
+module here, built from the input type it reads (text: :mod:`tasks.inputs.textclean`,
+:mod:`tasks.inputs.vocabulary`; numeric series: :mod:`tasks.inputs.series`) and the target it predicts
+(classes: :mod:`tasks.targets.classification`; the next token: :mod:`tasks.networks.lm`):
 
 =======================  ==========  ===================
 kind                     input       target
@@ -20,7 +20,7 @@ A kind module provides, for the stages (duck typing: the module is the kind):
 
 - ingest: ``adopt(frame, metadata)`` (turn another kind's table into this kind's, or refuse),
   ``ingest_summary(frame, metadata)``
-- validate: ``SUITE`` (``tasks/expectations/<SUITE>.json``), ``checked_table(frame, metadata)``
+- validate: ``SUITE`` (``tasks/checks/expectations/<SUITE>.json``), ``checked_table(frame, metadata)``
   (what Great Expectations checks, one row per input row), ``write_eda(frame, metadata, folder)``
 - clean: ``clean(frame, metadata, params) -> Cleaned``
 - tokenize: ``featurize(splits, clean_meta, params) -> dict`` of output files
@@ -38,7 +38,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 KINDS = ("text_classification", "language_model", "series_classification")
 DEFAULT = "text_classification"  # tables written before kinds existed

@@ -1,9 +1,9 @@
 """Language modelling: a corpus in, a model that predicts the next token and continues text.
 
-Input: text as a token stream (:func:`tasks.textclean.corpus_text`: NLTK tokens, punctuation
-kept, an end token after each sentence or document; the vocabulary, :mod:`tasks.vocabulary`).
-Target: the next token (:mod:`tasks.lm`). The baseline is an interpolated Kneser-Ney n-gram
-model (:mod:`tasks.ngram`) on the same training tokens and vocabulary; evaluate reports both
+Input: text as a token stream (:func:`tasks.inputs.textclean.corpus_text`: NLTK tokens, punctuation
+kept, an end token after each sentence or document; the vocabulary, :mod:`tasks.inputs.vocabulary`).
+Target: the next token (:mod:`tasks.networks.lm`). The baseline is an interpolated Kneser-Ney n-gram
+model (:mod:`tasks.baselines.ngram`) on the same training tokens and vocabulary; evaluate reports both
 and their ratio, ``perplexity_vs_baseline``.
 """
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import lm, vocabulary
-from tasks.classification import VALIDATION_PROBABILITIES
+from tasks.networks import lm
+from tasks.inputs import vocabulary
+from tasks.targets.classification import VALIDATION_PROBABILITIES
 from tasks.clean import SPLITS, Cleaned, split_frame
-from tasks.common import PipelineError, read_parquet, write_json
-from tasks.textclean import END_TOKEN, CorpusOptions, corpus_texts, parallel_map
+from tasks.core.common import PipelineError, read_parquet, write_json
+from tasks.inputs.textclean import END_TOKEN, CorpusOptions, corpus_texts, parallel_map
 
 SUITE = "language_model"
 SPLIT_METHODS = ("auto", "document", "contiguous")
@@ -51,7 +52,7 @@ def checked_table(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame
 
 
 def write_eda(frame: pd.DataFrame, metadata: dict[str, Any], folder: Path) -> list[Path]:
-    from tasks.eda import write_corpus_plots
+    from tasks.checks.eda import write_corpus_plots
 
     return write_corpus_plots(frame, folder)
 
@@ -171,7 +172,7 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     validation and test perplexity and top-1/top-5 accuracy (the model saved into ``out_dir``)."""
     import time
 
-    from tasks.ngram import KneserNey
+    from tasks.baselines.ngram import KneserNey
 
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     streams = {name: _stream(read_parquet(tokenized_dir / f"{name}.parquet", "tokenize")) for name in ("train", "validation")}
@@ -180,7 +181,7 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     model = KneserNey.fit(streams["train"], meta["vocab_size"], order=params["order"], discount=params["discount"])
     fitted = time.perf_counter() - started
     model.save(out_dir / NGRAM_FILE)
-    # A language model is not ensembled with its baseline (tasks/classification.py): an empty file,
+    # A language model is not ensembled with its baseline (tasks/targets/classification.py): an empty file,
     # so that changing the baseline never reruns training, which depends on this file.
     np.save(out_dir / VALIDATION_PROBABILITIES, np.zeros(0, np.float32))
     metrics: dict[str, Any] = {"model": f"interpolated Kneser-Ney, order {params['order']}",
@@ -211,7 +212,7 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     from dvclive import Live
 
     from tasks.train import write_card
-    from tasks.training import PROGRESS_FILE, configure_tensorflow, log_epoch
+    from tasks.networks.training import PROGRESS_FILE, configure_tensorflow, log_epoch
 
     lm.check_params(params, "train.language_model")
     device = configure_tensorflow(params)
@@ -245,7 +246,7 @@ class Generator:
     """The trained language model with its vocabulary and cleaning: a prompt in, a continuation out."""
 
     def __init__(self, model_dir: Path) -> None:
-        from tasks.common import damaged_model, load_model_part
+        from tasks.core.common import damaged_model, load_model_part
         from tasks.train import read_card
 
         self.card = read_card(model_dir)
@@ -331,7 +332,7 @@ def samples_markdown(samples: list[dict[str, Any]], params: dict[str, Any]) -> s
 
 
 def _plot_history(history: pd.DataFrame, path: Path, baseline: dict[str, Any] | None) -> None:
-    from tasks.eda import figure, save
+    from tasks.checks.eda import figure, save
 
     plot = figure(6.4, 4.0)
     axis = plot.subplots()

@@ -1,7 +1,7 @@
 """Series classification: a numeric sequence in (steps x features), one of K classes out.
 
-Input: numeric series (:mod:`tasks.series`: missing values, length rules, scaling fitted on
-train and built into the model). Target: classes (:mod:`tasks.classification`). The saved
+Input: numeric series (:mod:`tasks.inputs.series`: missing values, length rules, scaling fitted on
+train and built into the model). Target: classes (:mod:`tasks.targets.classification`). The saved
 model takes a batch of series padded at the end with NaN and returns class probabilities.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import classification, series
+from tasks.targets import classification
+from tasks.inputs import series
 from tasks.clean import Cleaned, require_classes, split_frame
-from tasks.common import PipelineError, atomic_path, read_parquet
+from tasks.core.common import PipelineError, atomic_path, read_parquet
 
 SUITE = "series_classification"
 SCALER_FILE = "scaler.json"
@@ -58,7 +59,7 @@ def checked_table(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame
 
 
 def write_eda(frame: pd.DataFrame, metadata: dict[str, Any], folder: Path) -> list[Path]:
-    from tasks.eda import write_series_plots
+    from tasks.checks.eda import write_series_plots
 
     return write_series_plots(frame, series.unpack(frame["values"], metadata["n_features"]), metadata["classes"], folder)
 
@@ -112,7 +113,7 @@ def read_features(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Logistic regression over length-independent summary features of each series and its shape
-    resampled to ``shape_steps`` steps (:class:`tasks.series.SummaryLogistic`); C chosen on
+    resampled to ``shape_steps`` steps (:class:`tasks.inputs.series.SummaryLogistic`); C chosen on
     validation (macro-F1), as is a two-class threshold. Saves the model and its validation probabilities (for an ensemble with the RNN)."""
     _, meta = read_features(tokenized_dir)
     classes = meta["classes"]
@@ -136,9 +137,9 @@ def baseline_headline(metrics: dict[str, Any]) -> str:
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
     """Fit the classifier over scaled, masked series; save it (scaler inside) and its card."""
     from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
-    from tasks.model import build_series_classifier
+    from tasks.networks.model import build_series_classifier
     from tasks.train import write_card
-    from tasks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
+    from tasks.networks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
     scaler, meta = read_features(tokenized_dir)
@@ -191,7 +192,7 @@ class Predictor(classification.Served):
     when ensembled): series in, class probabilities out."""
 
     def __init__(self, model_dir: Path) -> None:
-        from tasks.common import check_model_archive, damaged_model, load_model_part
+        from tasks.core.common import check_model_archive, damaged_model, load_model_part
         from tasks.train import read_card
 
         card = read_card(model_dir)
@@ -206,7 +207,7 @@ class Predictor(classification.Served):
             raise damaged_model(Path(model_dir) / "model.json", "a series classifier's model card",
                                 f"missing {error}" if isinstance(error, KeyError) else error) from error
         check_model_archive(model_dir / "model.keras", "a Keras model file")  # before TensorFlow loads
-        from tasks.model import load_model
+        from tasks.networks.model import load_model
 
         self._setup(load_model(str(model_dir / "model.keras")), card)
         if self.ensemble:
@@ -257,7 +258,7 @@ def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseli
              plots_dir: Path, report_dir: Path) -> dict[str, Any]:
     """Test accuracy, macro-F1, each class's F1, the majority rate, a K x K confusion matrix,
     metrics by length bucket and the worst errors."""
-    from tasks.common import write_json
+    from tasks.core.common import write_json
 
     predictor = Predictor(model_dir)
     items = series.unpack(test["values"], predictor.card["n_features"])
@@ -285,13 +286,13 @@ def read_series_file(source: Path, id_column: str | None, order_column: str | No
                      features: list[str]) -> tuple[list[str], list[np.ndarray], list[str] | None]:
     """Ids, raw series and labels (a ``.ts`` file's, when it has them) of a ``.ts`` file or a long table."""
     if str(source).lower().endswith(".ts"):
-        from tasks.tsfile import read_ts
+        from tasks.readers.tsfile import read_ts
 
         data = read_ts(source)
         ids = [f"{Path(source).name}:{number}" for number in range(1, len(data.series) + 1)]
         return ids, data.series, data.labels
     from tasks.ingest import read_one_table
-    from tasks.sequences import long_series
+    from tasks.readers.sequences import long_series
 
     if not id_column or not order_column:
         raise PipelineError(f"{source}: a long table needs --id-column and --order-column (which rows make a series, "
@@ -305,7 +306,7 @@ PREDICTED = "predicted_"  # the prefix of every column predict adds
 
 def card_classes(card: dict[str, Any], model_dir: Path) -> list[str]:
     """The class names a classifier's card lists (a card without them is damaged)."""
-    from tasks.common import damaged_model
+    from tasks.core.common import damaged_model
 
     classes = card.get("classes")
     if not isinstance(classes, list) or len(classes) < 2:

@@ -1,7 +1,7 @@
 """Text classification: a document in, one of K classes out (two classes: a tuned threshold).
 
-Input: text (NLTK cleaning, :mod:`tasks.textclean`; the vocabulary, :mod:`tasks.vocabulary`).
-Target: classes (:mod:`tasks.classification`). The saved model takes cleaned text (the
+Input: text (NLTK cleaning, :mod:`tasks.inputs.textclean`; the vocabulary, :mod:`tasks.inputs.vocabulary`).
+Target: classes (:mod:`tasks.targets.classification`). The saved model takes cleaned text (the
 vocabulary is inside, in a TextVectorization layer) and returns class probabilities.
 """
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import classification, vocabulary
+from tasks.targets import classification
+from tasks.inputs import vocabulary
 from tasks.clean import Cleaned, require_classes, split_frame
-from tasks.common import PipelineError, atomic_path, read_parquet
-from tasks.textclean import CleanOptions, clean_column
+from tasks.core.common import PipelineError, atomic_path, read_parquet
+from tasks.inputs.textclean import CleanOptions, clean_column
 
 SUITE = "text_classification"
 
@@ -45,7 +46,7 @@ def checked_table(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame
 
 
 def write_eda(frame: pd.DataFrame, metadata: dict[str, Any], folder: Path) -> list[Path]:
-    from tasks.eda import write_eda_plots
+    from tasks.checks.eda import write_eda_plots
 
     return write_eda_plots(frame, folder, metadata["classes"])
 
@@ -119,12 +120,12 @@ BASELINE_FILE = "tfidf_logistic.npz"
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """TF-IDF of word n-grams (of the same cleaned text) with logistic regression (:mod:`tasks.tfidf`).
+    """TF-IDF of word n-grams (of the same cleaned text) with logistic regression (:mod:`tasks.baselines.tfidf`).
 
     C is chosen on the validation split (log-loss), a two-class threshold too (macro-F1). Saves the
     model and its validation probabilities (an ensemble with the RNN is weighted on them).
     """
-    from tasks.tfidf import TfidfLogistic
+    from tasks.baselines.tfidf import TfidfLogistic
 
     meta = json.loads((tokenized_dir / vocabulary.META_FILE).read_text())
     classes = meta["classes"]
@@ -152,15 +153,15 @@ def _sequences(table: pd.DataFrame) -> list[np.ndarray]:
 def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretrained_dir: Path):
     """The classifier over token ids and its training phases: from scratch, or (``init: pretrained``)
     with the pretrain stage's embedding and recurrent layers, head first, then all at a lower rate."""
-    from tasks.model import build_text_classifier
+    from tasks.networks.model import build_text_classifier
 
     classes = meta["classes"]
     if params.get("init", "scratch") == "scratch":
         return build_text_classifier(params, meta["vocab_size"], len(classes)), None, None
     if params["init"] != "pretrained":
         raise PipelineError(f"params.yaml: train.text_classification.init must be scratch or pretrained, not {params['init']!r}")
-    from tasks import lm
-    from tasks.model import initialise_from_language_model
+    from tasks.networks import lm
+    from tasks.networks.model import initialise_from_language_model
     from tasks.pretrain import read_card, vocabulary_digest
 
     card = read_card(pretrained_dir)
@@ -205,9 +206,9 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     ``devices``: train over these devices with MirroredStrategy (tests); by default several GPUs are used when visible.
     """
     from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
-    from tasks.model import build_text_model
+    from tasks.networks.model import build_text_model
     from tasks.train import PRETRAINED_DIR, write_card
-    from tasks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
+    from tasks.networks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
@@ -264,7 +265,7 @@ class Predictor(classification.Served):
     averaged with: text in, class probabilities out."""
 
     def __init__(self, model_dir: Path) -> None:
-        from tasks.common import check_model_archive, damaged_model, load_model_part
+        from tasks.core.common import check_model_archive, damaged_model, load_model_part
         from tasks.train import read_card
 
         self.card = read_card(model_dir)
@@ -278,11 +279,11 @@ class Predictor(classification.Served):
             raise damaged_model(Path(model_dir) / "model.json", "a text classifier's model card",
                                 f"missing {error}" if isinstance(error, KeyError) else error) from error
         check_model_archive(model_dir / "model.keras", "a Keras model file")  # before TensorFlow loads
-        from tasks.model import load_model
+        from tasks.networks.model import load_model
 
         self.model = load_model(str(model_dir / "model.keras"))
         if self.ensemble:
-            from tasks.tfidf import TfidfLogistic
+            from tasks.baselines.tfidf import TfidfLogistic
 
             self.baseline = load_model_part(baseline, "the baseline's arrays (.npz)", TfidfLogistic.load)
 
@@ -303,7 +304,7 @@ class Predictor(classification.Served):
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities for raw texts."""
-        from tasks.textclean import clean_texts
+        from tasks.inputs.textclean import clean_texts
 
         return self.probabilities_of_clean(clean_texts(texts, self.options))
 
@@ -311,7 +312,7 @@ class Predictor(classification.Served):
 def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseline: dict[str, Any] | None,
              plots_dir: Path, report_dir: Path) -> dict[str, Any]:
     """Test metrics, plots (confusion, ROC, PR), per-slice metrics and the worst errors."""
-    from tasks.common import write_json
+    from tasks.core.common import write_json
 
     predictor = Predictor(model_dir)
     texts = test["text"].tolist()
@@ -341,7 +342,7 @@ PREDICTED = "predicted_"  # the prefix of every column predict adds: never an in
 
 def card_classes(card: dict[str, Any], model_dir: Path) -> list[str]:
     """The class names a classifier's card lists (a card without them is damaged)."""
-    from tasks.common import damaged_model
+    from tasks.core.common import damaged_model
 
     classes = card.get("classes")
     if not isinstance(classes, list) or len(classes) < 2:

@@ -1,6 +1,6 @@
 """The schema of ``params.yaml``: every section's keys, with their types, ranges and choices.
 
-:func:`tasks.common.load_params` checks the whole file against it before it returns any section,
+:func:`tasks.core.common.load_params` checks the whole file against it before it returns any section,
 so a bad value anywhere stops the first stage DVC runs (the always-run ``source`` stage) before
 any stage has changed anything, with one line per problem naming the dotted key, the value and
 what is allowed::
@@ -21,7 +21,7 @@ only, cheap to import (every stage imports it on every run).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 FILE = "params.yaml"
@@ -41,7 +41,7 @@ DATASETS = {
     "digits": "series_classification",
     "long_table": "series_classification",
 }
-# The validate keys each kind's expectation suite (tasks/expectations/<kind>.json) reads.
+# The validate keys each kind's expectation suite (tasks/checks/expectations/<kind>.json) reads.
 SUITE_PARAMETERS = {
     "text_classification": ("max_chars", "min_chars", "min_class_count", "min_class_fraction", "min_rows",
                             "rating_max", "rating_min"),
@@ -597,7 +597,7 @@ CLEAN = Staged(
         "workers": Key(Int(ge=0), default=0, note="0: one per core"),
     }, checks=(fractions_below_one,)),
     {
-        "text_classification": Section({  # defaults: tasks/textclean.py CleanOptions
+        "text_classification": Section({  # defaults: tasks/inputs/textclean.py CleanOptions
             "strip_markup": Key(Bool(), default=True),
             "lowercase": Key(Bool(), default=True),
             "lemmatize": Key(Bool(), default=True),
@@ -606,14 +606,14 @@ CLEAN = Staged(
             "remove_punctuation": Key(Bool(), default=True),
             "max_tokens": Key(COUNT, default=2000),
         }),
-        "series_classification": Section({  # defaults: tasks/series.py SeriesOptions
+        "series_classification": Section({  # defaults: tasks/inputs/series.py SeriesOptions
             "missing": Key(Choice(("interpolate", "fill", "drop")), default="interpolate"),
             "fill_value": Key(Number(), default=0.0),
             "max_steps": Key(Either((COUNT, NULL)), default=None),
             "resample_to": Key(Either((COUNT, NULL)), default=None),
             "stratify": Key(Bool(), default=True),
         }),
-        "language_model": Section({  # defaults: tasks/textclean.py CorpusOptions
+        "language_model": Section({  # defaults: tasks/inputs/textclean.py CorpusOptions
             "lowercase": Key(Bool(), default=True),
             "strip_markup": Key(Bool(), default=True),
             "end_of": Key(Choice(("sentence", "document")), default="sentence"),
@@ -655,7 +655,7 @@ BASELINE = Staged(Section({}), {
     }),
 })
 
-# A recurrent language model (tasks/lm.py), trained by pretrain and by train.language_model.
+# A recurrent language model (tasks/networks/lm.py), trained by pretrain and by train.language_model.
 LANGUAGE_MODEL = {
     "model": Key(Choice(("lstm", "gru")), required=True),
     "layers": Key(COUNT, required=True),
@@ -670,7 +670,7 @@ LANGUAGE_MODEL = {
     "learning_rate_decay": Key(Number(gt=0, le=1), default=0.5),
     "clipnorm": Key(Either((POSITIVE, NULL)), default=None),
     "epochs": Key(COUNT, required=True),
-    # tasks/lm.py stops before an epoch once `patience` epochs did not improve: 0 would train none.
+    # tasks/networks/lm.py stops before an epoch once `patience` epochs did not improve: 0 would train none.
     "early_stopping_patience": Key(COUNT, required=True),
 }
 
@@ -683,7 +683,7 @@ PRETRAIN = Section({
     "mixed_precision": Key(MIXED_PRECISION, default="auto"),
 })
 
-# A classifier over sequences (tasks/model.py, tasks/classification.py), text or series.
+# A classifier over sequences (tasks/networks/model.py, tasks/targets/classification.py), text or series.
 CLASSIFIER = {
     "model": Key(Choice(("simple_rnn", "lstm", "gru")), required=True),
     "bidirectional": Key(Bool(), required=True),
@@ -822,7 +822,7 @@ def problems(params: Any) -> list[str]:
 
 
 def check(params: Any, error: type[Exception] = ValueError) -> None:
-    """Raise ``error`` (a :class:`tasks.common.PipelineError` from ``load_params``) listing every
+    """Raise ``error`` (a :class:`tasks.core.common.PipelineError` from ``load_params``) listing every
     problem, one line, ``; ``-separated, when ``params`` does not fit the schema; ``.problems``
     holds them one by one."""
     found = problems(params)

@@ -50,7 +50,7 @@ class TfidfLogistic:
         highest (ties: the smaller C, the simpler model)."""
         from sklearn.linear_model import LogisticRegression
 
-        from tasks.common import PipelineError
+        from tasks.core.common import PipelineError
 
         if weighting not in WEIGHTINGS:
             raise PipelineError(f"params.yaml: baseline.text_classification.weighting must be one of {list(WEIGHTINGS)}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 CLOTHING_COLUMNS = {
     "Clothing ID": "clothing_id",
@@ -246,7 +246,7 @@ def movie_review_files(files: list[SourceFile]) -> list[tuple[str, str]]:
     return sorted(reviews)
 
 
-# --------------------------------------------------------------------------- profiles (tasks/profiles.py)
+# --------------------------------------------------------------------------- profiles (tasks/readers/profiles.py)
 
 
 def _classification(frame: pd.DataFrame, classes: list[str], rows_read: int, **metadata: Any) -> Ingested:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 RESERVED = 2  # index 0: padding, index 1: OOV
 OOV_TOKEN = "[UNK]"  # the name Keras' TextVectorization gives index 1

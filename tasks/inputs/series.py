@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 MISSING_POLICIES = ("interpolate", "fill", "drop")
 

@@ -48,7 +48,7 @@ def stopwords(keep: tuple[str, ...] = ()) -> frozenset[str]:
     """NLTK's English stopwords without the negations and the ``keep`` words."""
     from nltk.corpus import stopwords as corpus
 
-    from tasks.common import ensure_nltk_resource
+    from tasks.core.common import ensure_nltk_resource
 
     ensure_nltk_resource("corpora/stopwords", "stopwords")
     words = {word.replace("’", "'") for word in corpus.words("english")}
@@ -66,7 +66,7 @@ class Lemmatizer:
     def __init__(self) -> None:
         from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
-        from tasks.common import ensure_nltk_resource
+        from tasks.core.common import ensure_nltk_resource
 
         root = ensure_nltk_resource("corpora/wordnet", "wordnet")
         self._morphy = WordNetCorpusReader._morphy
@@ -165,7 +165,7 @@ class CorpusOptions:
     def from_params(cls, params: dict[str, Any]) -> "CorpusOptions":
         options = cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
         if options.end_of not in END_OF:
-            from tasks.common import PipelineError
+            from tasks.core.common import PipelineError
 
             raise PipelineError(f"params.yaml: clean.language_model.end_of must be one of {list(END_OF)}, not {options.end_of!r}")
         return options

@@ -29,7 +29,7 @@ class PipelineError(Exception):
 def load_params(section: str | None = None, path: Path = PARAMS_FILE) -> dict[str, Any]:
     """Return ``params.yaml`` or one section of it, after checking the WHOLE file.
 
-    Every section is checked against :mod:`tasks.params_schema` (types, ranges, choices, unknown
+    Every section is checked against :mod:`tasks.core.schema` (types, ranges, choices, unknown
     and missing keys), so a bad value in any section stops whichever stage reads first (DVC's
     always-run ``source`` stage) before anything is changed, with a :class:`PipelineError` of one
     line naming the dotted key. Values are returned as written (plain dicts, no defaults filled in).
@@ -52,7 +52,7 @@ def _checked_params(path: Path) -> dict[str, Any]:
     """``path`` parsed and checked, once per process and content; a fresh copy on every call."""
     import copy
 
-    from tasks import params_schema
+    from tasks.core import schema
 
     text = path.read_text()
     key = (str(path.resolve()), text)
@@ -61,7 +61,7 @@ def _checked_params(path: Path) -> dict[str, Any]:
             params = yaml.safe_load(text) or {}
         except yaml.YAMLError as error:
             raise PipelineError(f"{path.name}: not valid YAML: {' '.join(str(error).split())}") from None
-        params_schema.check(params, PipelineError)
+        schema.check(params, PipelineError)
         _CHECKED_PARAMS[key] = params
     return copy.deepcopy(_CHECKED_PARAMS[key])
 
@@ -306,9 +306,9 @@ def run_main(main: Callable[[], Any]) -> None:
     """Run a stage's ``main()``: expected failures print one clear line and exit non-zero.
 
     Run by DVC, a stage first gets back the last good outputs DVC deleted before starting it
-    (:mod:`tasks.lastgood`), so a failure or a kill never leaves the workspace without them.
+    (:mod:`tasks.core.lastgood`), so a failure or a kill never leaves the workspace without them.
     """
-    from tasks import lastgood
+    from tasks.core import lastgood
 
     try:
         lastgood.restore()

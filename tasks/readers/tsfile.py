@@ -2,7 +2,7 @@
 
 Our own reader because sktime and aeon would pull heavy dependencies for one parser, and
 because theirs report bad input loosely. This one is strict: every problem raises
-:class:`~tasks.common.PipelineError` with one line, ``SOURCE: line N: what is wrong``.
+:class:`~tasks.core.common.PipelineError` with one line, ``SOURCE: line N: what is wrong``.
 
 The format (semantics of sktime's ``load_from_tsfile``): ``#`` comment lines; header lines
 ``@problemName NAME``, ``@timeStamps``, ``@missing``, ``@univariate``, ``@equalLength``,
@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 MISSING_MARK = "?"
 HEADER_TAGS = (

@@ -1,10 +1,10 @@
 """Numeric-series profiles: one row per series (``id``, ``label``, ``values``, ``n_steps``).
 
-``values`` holds the series flat (steps x features, :mod:`tasks.series`); the table's metadata
+``values`` holds the series flat (steps x features, :mod:`tasks.inputs.series`); the table's metadata
 carries ``n_features`` and the class names. Sources with their own train/test split keep it
 in a ``split`` column (clean then takes validation from train):
 
-- ``ts``: the UEA/UCR archive's ``.ts`` files (:mod:`tasks.tsfile`); ``NAME_TRAIN.ts`` and
+- ``ts``: the UEA/UCR archive's ``.ts`` files (:mod:`tasks.readers.tsfile`); ``NAME_TRAIN.ts`` and
   ``NAME_TEST.ts`` are the archive's split.
 - ``mnist_npz``: Keras' ``mnist.npz`` layout (``x_train``, ``y_train``, ``x_test``, ``y_test``),
   each image read row by row: 28 steps of 28 pixels.
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import series as series_input
-from tasks.common import PipelineError
-from tasks.datasets import Ingested, SourceFile, natural_key, only_file, read_tables, require_columns
+from tasks.inputs import series as series_input
+from tasks.core.common import PipelineError
+from tasks.readers.datasets import Ingested, SourceFile, natural_key, only_file, read_tables, require_columns
 
 ARCHIVE_SPLIT = re.compile(r"_(TRAIN|TEST)\.ts$", re.IGNORECASE)
 
@@ -59,7 +59,7 @@ def series_table(ids: list[str], series: list[np.ndarray], labels: list[str], ro
 
 def ts_archive(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     """``.ts`` files; ``*_TRAIN.ts`` / ``*_TEST.ts`` keep the archive's split."""
-    from tasks.tsfile import parse_ts
+    from tasks.readers.tsfile import parse_ts
 
     ids, series, labels, splits, declared = [], [], [], [], []
     for file in files:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 CURVE_POINTS = 200
 # The baseline stage's validation probabilities, in data/clean/validation.parquet's row order:
@@ -182,7 +182,7 @@ def confusion_matrix(confusion: pd.DataFrame, classes: list[str]) -> pd.DataFram
 
 def save_png_plots(data: dict[str, pd.DataFrame], metrics: dict[str, Any], classes: list[str], directory: Path) -> None:
     """PNG copies of the plots, viewable without DVC or a network."""
-    from tasks.eda import figure, save
+    from tasks.checks.eda import figure, save
 
     matrix = confusion_matrix(data["confusion"], classes).to_numpy()
     size = min(4 + 0.45 * len(classes), 12)
@@ -373,7 +373,7 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
 
     ``train_data(epoch)`` is epoch ``epoch``'s dataset (its order drawn from the seed and the
     epoch; a dataset given instead is read in the same order every epoch). After each epoch a
-    backup (:func:`tasks.training.save_backup`) commits everything the rest of the run depends
+    backup (:func:`tasks.networks.training.save_backup`) commits everything the rest of the run depends
     on: weights, dropout's random state, the optimizer's state, early stopping (best value,
     epoch and weights, epochs waited), the phase and the epochs' logs. A run killed at any point
     resumes from its last finished epoch and ends with the model, metrics and DVCLive curves of
@@ -383,7 +383,7 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
 
     from dvclive import Live
 
-    from tasks.training import PROGRESS_FILE, load_backup, log_epoch, save_backup
+    from tasks.networks.training import PROGRESS_FILE, load_backup, log_epoch, save_backup
 
     binary = is_binary(classes)
     phases = phases or [Phase(params["epochs"], params["learning_rate"])]
@@ -399,7 +399,7 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
     def compile_phase(number: int):
         import keras
 
-        from tasks.training import optimizer
+        from tasks.networks.training import optimizer
 
         phase = phases[number]
         for layer in model.layers:

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 CHECKPOINT_ROOT = Path("checkpoints")
 PROGRESS_FILE = CHECKPOINT_ROOT / "progress.json"

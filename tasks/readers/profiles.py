@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 TABULAR = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".json")
 
@@ -22,7 +22,7 @@ class Profile:
     """How one kind of source becomes rnnflow's canonical table."""
 
     kind: str
-    reader: str  # "module:function" taking (files, ingest params) and returning tasks.datasets.Ingested
+    reader: str  # "module:function" taking (files, ingest params) and returning tasks.readers.datasets.Ingested
     suffixes: tuple[str, ...]  # the files a directory or glob source contributes
     # Source names that are not paths: "nltk" -> a resource on NLTK's data path, "sklearn" -> bundled data.
     named: dict[str, str] = field(default_factory=dict)
@@ -34,28 +34,28 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "movie_reviews": Profile("text_classification", "tasks.datasets:movie_reviews", (".zip",),
+    "movie_reviews": Profile("text_classification", "tasks.readers.datasets:movie_reviews", (".zip",),
                              {"nltk": "corpora/movie_reviews"}, "NLTK's movie_reviews corpus: pos/ = 1, neg/ = 0"),
-    "clothing_reviews": Profile("text_classification", "tasks.datasets:clothing_reviews", TABULAR,
+    "clothing_reviews": Profile("text_classification", "tasks.readers.datasets:clothing_reviews", TABULAR,
                                 description="Women's E-Commerce Clothing Reviews: Title + Review Text, label from Rating"),
-    "imdb": Profile("text_classification", "tasks.datasets:imdb", TABULAR,
+    "imdb": Profile("text_classification", "tasks.readers.datasets:imdb", TABULAR,
                     description="IMDB reviews as CSV: text, label (1/0)"),
-    "table": Profile("text_classification", "tasks.datasets:table", TABULAR,
+    "table": Profile("text_classification", "tasks.readers.datasets:table", TABULAR,
                      description="any table: ingest.text_columns, ingest.label_column (2 or more classes)"),
-    "brown": Profile("language_model", "tasks.corpora:brown", (".zip",), {"nltk": "corpora/brown"},
+    "brown": Profile("language_model", "tasks.readers.corpora:brown", (".zip",), {"nltk": "corpora/brown"},
                      "NLTK's Brown corpus in corpus order (Bengio et al. 2003 split by default)"),
-    "imdb_unsup": Profile("language_model", "tasks.corpora:imdb_unsup", TABULAR,
+    "imdb_unsup": Profile("language_model", "tasks.readers.corpora:imdb_unsup", TABULAR,
                           description="IMDB's 50,000 unlabelled reviews: id, text"),
-    "text_corpus": Profile("language_model", "tasks.corpora:text_corpus", (".txt",),
+    "text_corpus": Profile("language_model", "tasks.readers.corpora:text_corpus", (".txt",),
                            description="plain .txt files: one document per file (or per paragraph)"),
-    "ts": Profile("series_classification", "tasks.sequences:ts_archive", (".ts",),
+    "ts": Profile("series_classification", "tasks.readers.sequences:ts_archive", (".ts",),
                   description="UEA/UCR archive .ts files; NAME_TRAIN/NAME_TEST keep the archive's split"),
-    "mnist_npz": Profile("series_classification", "tasks.sequences:mnist_npz", (".npz",),
+    "mnist_npz": Profile("series_classification", "tasks.readers.sequences:mnist_npz", (".npz",),
                          description="Keras' mnist.npz layout: images read as rows = time steps"),
-    "digits": Profile("series_classification", "tasks.sequences:digits", (".csv.gz",),
+    "digits": Profile("series_classification", "tasks.readers.sequences:digits", (".csv.gz",),
                       {"sklearn": "datasets/data/digits.csv.gz"},
                       "scikit-learn's bundled 8x8 digits, read as 8 steps of 8 pixels"),
-    "long_table": Profile("series_classification", "tasks.sequences:long_table", TABULAR,
+    "long_table": Profile("series_classification", "tasks.readers.sequences:long_table", TABULAR,
                           description="long-form series: ingest.series_column, order_column, feature_columns, label_column"),
 }
 

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 RNN_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 POOLINGS = ("last", "max", "mean")
@@ -86,7 +86,7 @@ def cudnn_eligible(layer: layers.Layer) -> list[str]:
 
 def validate_params(params: dict[str, Any], where: str = "train") -> None:
     """Reject unknown model names and poolings with the parameter's name."""
-    from tasks.common import PipelineError
+    from tasks.core.common import PipelineError
 
     if params["model"] not in RNN_LAYERS:
         raise PipelineError(f"params.yaml: {where}.model '{params['model']}' is not one of {sorted(RNN_LAYERS)}")
@@ -174,7 +174,7 @@ def load_model(path: str) -> keras.Model:
     :class:`PipelineError` saying so in one line (retrain or restore it); a file that needs code
     to load is refused with :class:`UnsafeModelFile` (a ValueError too).
     """
-    from tasks.common import check_model_archive, damaged_model
+    from tasks.core.common import check_model_archive, damaged_model
 
     what = "a Keras model file"
     file = check_model_archive(path, what)

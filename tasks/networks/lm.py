@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tasks.common import PipelineError
+from tasks.core.common import PipelineError
 
 WEIGHTS_FILE = "model.weights.h5"
 CELLS = ("lstm", "gru")
@@ -118,7 +118,7 @@ def load(model_dir: Path, card: dict[str, Any]):
 
     A missing or unreadable weights file (or one of another architecture than the card's) is a
     :class:`PipelineError` that says so in one line."""
-    from tasks.common import damaged_model, load_model_part
+    from tasks.core.common import damaged_model, load_model_part
 
     weights, what = Path(model_dir) / WEIGHTS_FILE, "a Keras weights file"
     if not weights.is_file():  # before TensorFlow loads
@@ -259,8 +259,8 @@ def _trainer(model, optimizer, sampled: int | None, seed: int, clipnorm: float |
 
 def _save_backup(checkpoint_dir: Path, model, optimizer, record: dict[str, Any], best_weights: list) -> None:
     """The epoch's weights, dropout's random state, optimizer state and best weights, committed
-    atomically with ``record`` (:func:`tasks.training.save_backup`)."""
-    from tasks.training import save_backup
+    atomically with ``record`` (:func:`tasks.networks.training.save_backup`)."""
+    from tasks.networks.training import save_backup
 
     save_backup(checkpoint_dir, model, record, optimizer, {"best": best_weights})
 
@@ -268,8 +268,8 @@ def _save_backup(checkpoint_dir: Path, model, optimizer, record: dict[str, Any],
 def _load_backup(checkpoint_dir: Path, model, optimizer) -> tuple[dict[str, Any], list] | None:
     """The committed backup (record, best weights), restored into ``model`` (weights, random
     state) and ``optimizer``; None when there is none. An unreadable one is discarded with a
-    warning (:func:`tasks.training.load_backup`)."""
-    from tasks.training import load_backup
+    warning (:func:`tasks.networks.training.load_backup`)."""
+    from tasks.networks.training import load_backup
 
     restored = load_backup(checkpoint_dir, model, optimizer)
     if restored is None:
