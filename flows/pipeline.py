@@ -61,6 +61,7 @@ from prefect.states import Completed
 
 from flows import dvcstages, reports
 from flows import promote as gate
+from tasks.core import artifacts
 from tasks.core.common import load_params
 
 FLOW_NAME = "rnnflow-pipeline"
@@ -132,7 +133,7 @@ class ValidationReporter(StageReporter):
     """Validation summary (expectations, quarantine, Data Docs link) and class balance."""
 
     def finished(self, outcome: str) -> None:
-        summary = reports.read_json(self.root / reports.VALIDATION_SUMMARY)
+        summary = reports.read_json(self.root / artifacts.VALIDATION_SUMMARY)
         if summary:
             create_markdown_artifact(reports.validation_markdown(summary, self.root, OUTCOME_WORDS[outcome]),
                                      key=reports.KEYS["validation"],
@@ -153,7 +154,7 @@ class TrainProgress(StageReporter):
 
     def __init__(self, root: Path, logger):
         super().__init__(root, logger)
-        self.path = root / reports.PROGRESS
+        self.path = root / artifacts.PROGRESS_FILE
         self.started_ns = time.time_ns()
         self.epoch = None
         self.percent = 0.0
@@ -342,7 +343,7 @@ def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
     path = Path(root)
     params = gate.promote_params(load_params(path=path / PARAMS_FILE))  # the whole file checked, as the stages do
     outs = dvcstages.lock_outs(path)
-    model_md5 = next((md5 for stage in outs.values() for out, md5 in stage.items() if out == str(reports.MODEL_DIR)), None)
+    model_md5 = next((md5 for stage in outs.values() for out, md5 in stage.items() if out == str(artifacts.MODEL_DIR)), None)
     candidate = {
         "metrics": reports.read_json(path / reports.METRICS) or {},
         "model_md5": model_md5,
@@ -356,7 +357,7 @@ def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
     champion = gate.read_champion(path)
     promoted, reason = gate.should_promote(candidate, champion, params)
     if promoted:
-        gate.write_champion(path, candidate, reports.MODEL_DIR)
+        gate.write_champion(path, candidate, artifacts.MODEL_DIR)
         champion = candidate
     logger.info(f"promotion: {'promoted' if promoted else 'not promoted'}: {reason}")
     decision = {

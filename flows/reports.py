@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tasks.core.artifacts import EDA_DIR, EVALUATE_METRICS, PLOTS_DIR, REPORT_DIR
+
 # Stable artifact keys (lowercase letters, digits and dashes, as Prefect requires).
 KEYS = {
     "validation": "rnnflow-validation",
@@ -25,13 +27,10 @@ KEYS = {
 }
 
 # Stage outputs the reports read (paths relative to the checkout root).
-VALIDATION_SUMMARY = Path("reports/validation/summary.json")
-CLASS_COUNTS = Path("reports/eda/class_counts.csv")
-METRICS = Path("metrics/evaluate.json")
-CONFUSION = Path("plots/evaluate/confusion.csv")
-SAMPLES = Path("reports/evaluation/samples.md")  # a language model's continuations of fixed prompts
-PROGRESS = Path("checkpoints/progress.json")  # written by tasks/train.py after each epoch
-MODEL_DIR = Path("models")
+CLASS_COUNTS = EDA_DIR / "class_counts.csv"
+METRICS = EVALUATE_METRICS
+CONFUSION = PLOTS_DIR / "confusion.csv"
+SAMPLES = REPORT_DIR / "samples.md"  # a language model's continuations of fixed prompts
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -10,25 +10,21 @@ recurrent model's.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from tasks import clean, kinds, tokenize
+from tasks import kinds
+from tasks.core.artifacts import BASELINE_DIR, BASELINE_METRICS, CLEAN_DIR, TOKENIZED_DIR, read_tokenized_meta
 from tasks.core.common import atomic_path, load_params, run_main, write_json
-
-OUTPUT_DIR = Path("baseline")
-METRICS = Path("metrics/baseline.json")
 
 
 def main() -> None:
     """Run the baseline stage with ``params.yaml`` ``baseline``."""
-    meta = tokenize.read_meta()
+    meta = read_tokenized_meta()
     kind = kinds.of(meta)
     params = kinds.settings(load_params("baseline"), kinds.name(kind), "params.yaml: baseline")
-    with atomic_path(OUTPUT_DIR, kind="dir") as tmp:
+    with atomic_path(BASELINE_DIR, kind="dir") as tmp:
         tmp.mkdir()
-        metrics = kind.baseline(tokenize.OUTPUT_DIR, clean.OUTPUT_DIR, params, tmp)
-    write_json(METRICS, metrics)
-    print(f"baseline: {metrics['model']}: test {kind.baseline_headline(metrics['test'])} -> {OUTPUT_DIR}")
+        metrics = kind.baseline(TOKENIZED_DIR, CLEAN_DIR, params, tmp)
+    write_json(BASELINE_METRICS, metrics)
+    print(f"baseline: {metrics['model']}: test {kind.baseline_headline(metrics['test'])} -> {BASELINE_DIR}")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,11 @@ compare the two. Writes ``metrics/evaluate.json``, DVC plot data and PNGs under
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from tasks import kinds
+from tasks.core.artifacts import BASELINE_METRICS, CLEAN_DIR, EVALUATE_METRICS, MODEL_DIR, PLOTS_DIR, REPORT_DIR, read_card
 from tasks.core.common import atomic_path, load_params, read_parquet, run_main, write_json
-from tasks.train import MODEL_DIR, read_card
-
-TEST_SPLIT = Path("data/clean/test.parquet")
-METRICS = Path("metrics/evaluate.json")
-BASELINE_METRICS = Path("metrics/baseline.json")
-PLOTS_DIR = Path("plots/evaluate")
-REPORT_DIR = Path("reports/evaluation")
 
 
 def rounded(value: Any) -> Any:
@@ -38,13 +31,13 @@ def main() -> None:
     card = read_card(MODEL_DIR)
     kind = kinds.of(card)
     params = kinds.settings(load_params("evaluate"), kinds.name(kind), "params.yaml: evaluate")
-    test = read_parquet(TEST_SPLIT, "clean")
+    test = read_parquet(CLEAN_DIR / "test.parquet", "clean")
     baseline = json.loads(BASELINE_METRICS.read_text()) if BASELINE_METRICS.exists() else None
     with atomic_path(PLOTS_DIR, kind="dir") as plots, atomic_path(REPORT_DIR, kind="dir") as report:
         plots.mkdir()
         report.mkdir()
         metrics = kind.evaluate(MODEL_DIR, test, params, baseline, plots, report)
-    write_json(METRICS, rounded(metrics))
+    write_json(EVALUATE_METRICS, rounded(metrics))
     print(f"evaluate: {kind.headline(metrics)}")
 
 

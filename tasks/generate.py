@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from tasks.core.common import PipelineError, run_main
-from tasks.train import MODEL_DIR
+from tasks.core.artifacts import MODEL_DIR
 
 MAX_WORDS = 10_000
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tasks import kinds
 from tasks.core.common import PipelineError, check_target, run_main
-from tasks.train import MODEL_DIR, read_card
+from tasks.core.artifacts import MODEL_DIR, read_card
 
 PROTECTED_FOLDERS = (".git", ".dvc")
 

@@ -17,40 +17,25 @@ the ``pretrain`` parameters do. With no source it records that there is no pretr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tasks import clean, kinds, source, tokenize
-from tasks.networks import lm
-from tasks.inputs import vocabulary
+from tasks.core.artifacts import (CLEAN_DIR, PRETRAIN_MANIFEST, PRETRAIN_SUMMARY, PRETRAINED_CARD, PRETRAINED_DIR,
+                                  TOKENIZED_DIR, read_manifest, read_tokenized_meta)
 from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, run_main, write_json
+from tasks.inputs import vocabulary
+from tasks.networks import lm
 
-OUTPUT_DIR = Path("pretrained")
-CARD_FILE = "card.json"
-SUMMARY = Path("metrics/pretrain.json")
 TRAIN_SPLIT = "train"  # the pretrain.source entry that names the classifier's own training split
-
-
-def vocabulary_digest(words: list[str]) -> str:
-    """Identifies a vocabulary: a pretrained model only fits a classifier with the same one."""
-    return hashlib.sha256(vocabulary.vocabulary_text(words).encode()).hexdigest()[:16]
-
-
-def read_card(directory: Path = OUTPUT_DIR) -> dict[str, Any]:
-    path = directory / CARD_FILE
-    if not path.exists():
-        raise PipelineError(f"{path}: missing; run the pretrain stage first (dvc repro)")
-    return json.loads(path.read_text())
 
 
 def corpus_documents(entries: list[dict[str, Any]], clean_dir: Path, clean_options: dict[str, Any]) -> list[str]:
     """Every source document cleaned as the classifier's text is (the train split already is)."""
     from tasks.readers.corpora import imdb_unsup, text_corpus
-    from tasks.ingest import read_file
+    from tasks.readers.tables import read_file
     from tasks.inputs.textclean import CleanOptions, clean_column
 
     options = CleanOptions.from_params(clean_options)
@@ -91,8 +76,8 @@ def pretrain(params: dict[str, Any], entries: list[dict[str, Any]], clean_dir: P
     summary = lm.fit(model, streams["train"], streams["validation"], params, checkpoint_dir, lambda *_: None)
     model.save_weights(str(out_dir / lm.WEIGHTS_FILE))
     card = {"pretrained": True, "architecture": architecture, "vocab_size": meta["vocab_size"],
-            "vocabulary": vocabulary_digest(words), "clean": meta["clean"]}
-    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+            "vocabulary": vocabulary.vocabulary_digest(words), "clean": meta["clean"]}
+    (out_dir / PRETRAINED_CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return {**device, **summary, "documents": len(documents), "dropped_as_held_out": len(read) - len(kept),
             "train_tokens": int(len(streams["train"])), "validation_tokens": int(len(streams["validation"])),
             "oov_rate": round(float((streams["train"] == 1).mean()), 4)}
@@ -101,23 +86,23 @@ def pretrain(params: dict[str, Any], entries: list[dict[str, Any]], clean_dir: P
 def main() -> None:
     """Run the pretrain stage with ``params.yaml`` ``pretrain``."""
     params = load_params("pretrain")
-    listed = source.read_manifest(source.PRETRAIN_MANIFEST)
-    with atomic_path(OUTPUT_DIR, kind="dir") as tmp:
+    listed = read_manifest(PRETRAIN_MANIFEST)
+    with atomic_path(PRETRAINED_DIR, kind="dir") as tmp:
         tmp.mkdir()
         if not listed["files"]:
-            (tmp / CARD_FILE).write_text(json.dumps({"pretrained": False}) + "\n")
+            (tmp / PRETRAINED_CARD).write_text(json.dumps({"pretrained": False}) + "\n")
             summary: dict[str, Any] = {"pretrained": False}
         else:
-            if kinds.name(kinds.of(tokenize.read_meta())) != "text_classification":
+            if read_tokenized_meta().get("kind") != "text_classification":
                 raise PipelineError("params.yaml: pretrain.source is for text classifiers; this data is not one "
                                     "(set pretrain.source to [])")
             from tasks.networks.training import checkpoint_dir
 
-            backups = checkpoint_dir("pretrain", params, tokenize.OUTPUT_DIR, source.PRETRAIN_MANIFEST)
-            summary = {"pretrained": True, **pretrain(params, listed["files"], clean.OUTPUT_DIR, tokenize.OUTPUT_DIR, tmp, backups)}
-    write_json(SUMMARY, summary)
+            backups = checkpoint_dir("pretrain", params, TOKENIZED_DIR, PRETRAIN_MANIFEST)
+            summary = {"pretrained": True, **pretrain(params, listed["files"], CLEAN_DIR, TOKENIZED_DIR, tmp, backups)}
+    write_json(PRETRAIN_SUMMARY, summary)
     print(f"pretrain: {'a language model on ' + str(summary['train_tokens']) + ' tokens' if summary['pretrained'] else 'no source'}"
-          f" -> {OUTPUT_DIR}")
+          f" -> {PRETRAINED_DIR}")
 
 
 if __name__ == "__main__":

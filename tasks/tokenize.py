@@ -9,51 +9,22 @@ the saved model, so a change to test rows never retrains anything.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-import pandas as pd
-
-from tasks import clean, kinds
-from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, run_main
-
-OUTPUT_DIR = Path("data/tokenized")
-META_FILE = "meta.json"
-
-
-def write_files(files: dict[str, Any], directory: Path) -> None:
-    """Write a kind's output files by type: text, JSON (dict) or Parquet (DataFrame)."""
-    for name, content in files.items():
-        path = directory / name
-        if isinstance(content, pd.DataFrame):
-            content.to_parquet(path, index=False)
-        elif isinstance(content, dict):
-            path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-        elif isinstance(content, str):
-            path.write_text(content, encoding="utf-8")
-        else:
-            raise TypeError(f"{name}: cannot write {type(content).__name__}")
-
-
-def read_meta(directory: Path = OUTPUT_DIR) -> dict[str, Any]:
-    path = directory / META_FILE
-    if not path.exists():
-        raise PipelineError(f"{path}: missing input; run the tokenize stage first (dvc repro)")
-    return json.loads(path.read_text())
+from tasks import kinds
+from tasks.core.artifacts import CLEAN_DIR, TOKENIZED_DIR, read_clean_meta
+from tasks.core.common import atomic_path, load_params, read_parquet, run_main, write_files
 
 
 def main() -> None:
     """Run the tokenize stage with ``params.yaml`` ``tokenize``."""
-    clean_meta = clean.read_meta()
+    clean_meta = read_clean_meta()
     kind = kinds.of(clean_meta)
     params = kinds.settings(load_params("tokenize"), kinds.name(kind), "params.yaml: tokenize")
-    splits = {name: read_parquet(clean.OUTPUT_DIR / f"{name}.parquet", "clean") for name in ("train", "validation")}
+    splits = {name: read_parquet(CLEAN_DIR / f"{name}.parquet", "clean") for name in ("train", "validation")}
     files = kind.featurize(splits, clean_meta, params)
-    with atomic_path(OUTPUT_DIR, kind="dir") as tmp:
+    with atomic_path(TOKENIZED_DIR, kind="dir") as tmp:
         tmp.mkdir()
         write_files(files, tmp)
-    print(f"tokenize: {', '.join(sorted(files))} -> {OUTPUT_DIR}")
+    print(f"tokenize: {', '.join(sorted(files))} -> {TOKENIZED_DIR}")
 
 
 if __name__ == "__main__":

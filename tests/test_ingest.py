@@ -9,7 +9,9 @@ import pytest
 
 from conftest import SHARED
 from tasks.core.common import PipelineError
-from tasks.ingest import ingest, read_one_table, read_source
+from tasks.ingest import ingest
+from tasks.readers.tables import read_one_table, read_source
+from tasks.readers import sources
 
 CLOTHING = SHARED / "data" / "womens_clothing_ecommerce_reviews.csv.gz"
 IMDB = SHARED / "data" / "imdb_train.csv.gz"
@@ -136,17 +138,16 @@ def test_url_that_does_not_answer():
 
 
 def test_auto_source_is_the_profile_own_data_or_a_clear_error(monkeypatch):
-    from tasks import source
 
     if not (SHARED / "nltk_data/corpora/brown.zip").exists():
         pytest.skip("../shared/nltk_data has no Brown corpus")
     monkeypatch.setenv("NLTK_DATA", str(SHARED / "nltk_data"))
-    brown = source.manifest({"dataset": "brown", "source": "auto"}, {})
+    brown = sources.manifest({"dataset": "brown", "source": "auto"}, {})
     assert [Path(entry["path"]).name for entry in brown["files"]] == ["brown.zip"] and brown["source"] == "auto"
-    digits = source.manifest({"dataset": "digits", "source": "auto"}, {})
+    digits = sources.manifest({"dataset": "digits", "source": "auto"}, {})
     assert digits["files"][0]["path"].endswith("digits.csv.gz")
     with pytest.raises(PipelineError, match="ingest.source is auto but the clothing_reviews profile has no source"):
-        source.manifest({"dataset": "clothing_reviews", "source": "auto"}, {})
+        sources.manifest({"dataset": "clothing_reviews", "source": "auto"}, {})
 
 
 def test_a_single_file_profile_given_several_files_names_them():

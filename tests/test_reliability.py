@@ -37,8 +37,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, SHARED, make_project, run, synthetic_reviews, up_to_date
-from tasks.core import common
-from tasks import train
+from tasks.core import artifacts, common
 from tasks.networks import training
 
 # --------------------------------------------------------------------------- dvc.yaml: keep the last good outputs
@@ -370,7 +369,7 @@ def crash_project(tmp_path_factory) -> Path:
 
 def _progress(root: Path) -> dict | None:
     try:
-        return json.loads((root / train.PROGRESS_FILE).read_text())
+        return json.loads((root / artifacts.PROGRESS_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -386,19 +385,19 @@ def _backups(root: Path) -> list[Path]:
 @pytest.mark.slow
 def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(crash_project, tmp_path):
     root = crash_project
-    (root / train.PROGRESS_FILE).unlink(missing_ok=True)
+    (root / artifacts.PROGRESS_FILE).unlink(missing_ok=True)
     process = start([sys.executable, "-m", "tasks.train"], root, tmp_path / "killed.log")
     wait_for(_epoch_reached(root, 2), 300, "epoch 2 of the first training", process)
     kill_group(process)
     [backup] = _backups(root)
     killed_at = json.loads((backup / training.BACKUP_METADATA).read_text())["epoch"]
     assert 2 <= killed_at < 6
-    assert not (root / "models").exists() and not (root / train.SUMMARY).exists()  # nothing half-written
+    assert not (root / "models").exists() and not (root / artifacts.TRAIN_SUMMARY).exists()  # nothing half-written
 
     resumed = run([sys.executable, "-m", "tasks.train"], root)
     assert f"train: resuming from the backup of epoch {killed_at}" in resumed.stdout
     assert "Epoch 1/6" not in resumed.stdout and f"Epoch {killed_at + 1}/6" in resumed.stdout
-    summary = json.loads((root / train.SUMMARY).read_text())
+    summary = json.loads((root / artifacts.TRAIN_SUMMARY).read_text())
     assert summary["resumed_from_epoch"] == killed_at and summary["epochs_run"] == 6
     steps = pd.read_csv(root / "dvclive/train/plots/metrics/val_auc.tsv", sep="\t")["step"].tolist()
     assert steps == list(range(6))  # every epoch, also those before the kill (step = the epoch index)
@@ -412,7 +411,7 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(cr
     (backup / "epoch-0004.weights.h5").write_bytes(b"not HDF5")
     straight = run([sys.executable, "-m", "tasks.train"], root)
     assert "discarding the unusable backup" in straight.stderr and "Epoch 1/6" in straight.stdout
-    straight_summary = json.loads((root / train.SUMMARY).read_text())
+    straight_summary = json.loads((root / artifacts.TRAIN_SUMMARY).read_text())
     straight_end = _progress(root)
     assert straight_summary["resumed_from_epoch"] == 0 and straight_summary["epochs_run"] == 6
     # The resumed run is the same run (tests/test_resume.py compares them bit for bit): the same quality.
@@ -477,7 +476,7 @@ def test_concurrent_repro_fails_clearly_and_a_killed_repro_leaves_no_lock(crash_
     then is SIGKILLed mid-training with its stage; the next `dvc repro` is not blocked by A's
     stale locks, resumes training from A's backup and finishes; `dvc status` is clean."""
     root = crash_project
-    (root / train.PROGRESS_FILE).unlink(missing_ok=True)
+    (root / artifacts.PROGRESS_FILE).unlink(missing_ok=True)
     first = start(["dvc", "repro"], root, tmp_path / "a.log")
     wait_for(lambda: "Running stage 'train'" in (tmp_path / "a.log").read_text(), 300, "A to start training", first)
 
@@ -502,4 +501,4 @@ def test_concurrent_repro_fails_clearly_and_a_killed_repro_leaves_no_lock(crash_
     assert "Running stage 'evaluate'" in survivor.stdout
     status = run(["dvc", "status"], root)
     assert up_to_date(status.stdout), status.stdout
-    assert json.loads((root / train.SUMMARY).read_text())["epochs_run"] == 6
+    assert json.loads((root / artifacts.TRAIN_SUMMARY).read_text())["epochs_run"] == 6

@@ -33,9 +33,9 @@ import pytest
 import yaml
 
 from conftest import NEGATIVE, NEUTRAL, POSITIVE, ROOT, SHARED, merge_params, synthetic_reviews
-from tasks import tokenize
 from tasks.networks import training
 from tasks.kinds import language_model, series_classification, text_classification
+from tasks.core import artifacts, common
 
 TIMINGS = {"train_seconds", "train_samples_per_s", "train_tokens_per_s", "resumed_from_epoch"}
 TIMING_CURVES = {"train_tokens_per_s"}  # DVCLive metrics that are speeds, not results
@@ -56,7 +56,8 @@ def _text_inputs(folder: Path) -> dict:
 
     from tasks.networks import lm
     from tasks.inputs import vocabulary
-    from tasks.pretrain import CARD_FILE, vocabulary_digest
+    from tasks.core.artifacts import PRETRAINED_CARD as CARD_FILE
+    from tasks.inputs.vocabulary import vocabulary_digest
 
     frame = synthetic_reviews(900, seed=3)
     frame["n_tokens"] = frame["text"].str.split().str.len()
@@ -64,7 +65,7 @@ def _text_inputs(folder: Path) -> dict:
     meta = {"kind": "text_classification", "classes": ["negative", "positive"], "clean": {}}
     files = text_classification.featurize(splits, meta, {"vocab_size": 200, "min_count": 1, "max_len": "auto",
                                                          "length_percentile": 95})
-    tokenize.write_files(files, _mkdir(folder / "data/tokenized"))
+    common.write_files(files, _mkdir(folder / "data/tokenized"))
     words = files[vocabulary.VOCAB_FILE].split("\n")[:-1]
     architecture = {"model": "gru", "layers": 1, "units": 8, "embedding_dim": 8, "dropout": 0.1, "tied": True}
     keras.utils.set_random_seed(5)
@@ -92,7 +93,7 @@ def _series_inputs(folder: Path) -> dict:
     frame = pd.DataFrame({"id": [f"s{number}" for number in range(300)], "label": labels, "values": values, "n_steps": steps})
     splits = {"train": frame.iloc[:240], "validation": frame.iloc[240:]}
     meta = {"kind": "series_classification", "classes": list(SHAPES), "clean": {}, "n_features": 2}
-    tokenize.write_files(series_classification.featurize(splits, meta, {}), _mkdir(folder / "data/tokenized"))
+    common.write_files(series_classification.featurize(splits, meta, {}), _mkdir(folder / "data/tokenized"))
     return _params("series_classification", {
         "bidirectional": False, "layers": 1, "units": 8, "dropout": 0.3, "batch_size": 16, "epochs": EPOCHS,
         "learning_rate": 0.01, "early_stopping_patience": 2, "ensemble": "none"})
@@ -110,7 +111,7 @@ def _corpus_inputs(folder: Path) -> dict:
     frame = pd.DataFrame({"id": [f"d{number}" for number in range(len(documents))], "text": documents})
     splits = {"train": frame.iloc[:1350], "validation": frame.iloc[1350:]}
     meta = {"kind": "language_model", "clean": {}, "end_token": END_TOKEN, "tokenized": False}
-    tokenize.write_files(language_model.featurize(splits, meta, {"vocab_size": 100, "min_count": 1}),
+    common.write_files(language_model.featurize(splits, meta, {"vocab_size": 100, "min_count": 1}),
                          _mkdir(folder / "data/tokenized"))
     return _params("language_model", {
         "layers": 1, "units": 16, "embedding_dim": 16, "dropout": 0.3, "sequence_length": 10, "batch_size": 8,
@@ -151,7 +152,7 @@ def _finish(process: subprocess.Popen, folder: Path, log: str) -> str:
 
 def _progress(folder: Path) -> int:
     try:
-        return json.loads((folder / training.PROGRESS_FILE).read_text())["epoch"]
+        return json.loads((folder / artifacts.PROGRESS_FILE).read_text())["epoch"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         return 0
 

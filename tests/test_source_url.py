@@ -9,8 +9,9 @@ from typing import Iterator
 
 import pytest
 
-from tasks import ingest, source
 from tasks.core.common import PipelineError
+from tasks.readers import sources
+from tasks.readers import tables
 
 CSV = b"id,text,label\n" + b"".join(b"r%d,a fine review number %d,%d\n" % (n, n, n % 2) for n in range(50))
 
@@ -73,29 +74,29 @@ LIMITS = {"max_bytes": 10_000, "timeout_s": 5.0}
 def test_the_source_stage_records_the_md5_and_ingest_checks_it(site):
     state, url = site
     cache: dict = {}
-    entry = source.url_entry(url, cache, LIMITS)
+    entry = sources.url_entry(url, cache, LIMITS)
     assert entry["md5"] and entry["etag"] == '"v1"' and entry["max_bytes"] == 10_000
-    assert ingest.read_file(entry).data == CSV
+    assert tables.read_file(entry).data == CSV
     state.body = CSV.replace(b"fine", b"FINE")  # the server's content changes between the stages
     with pytest.raises(PipelineError, match=f"{url}: changed since the source stage listed it"):
-        ingest.read_file(entry)
+        tables.read_file(entry)
 
 
 def test_unchanged_validators_reuse_the_known_md5(site):
     state, url = site
     cache: dict = {}
-    first = source.url_entry(url, cache, LIMITS)
+    first = sources.url_entry(url, cache, LIMITS)
     downloads = state.requests
-    assert source.url_entry(url, cache, LIMITS) == first and state.requests == downloads
+    assert sources.url_entry(url, cache, LIMITS) == first and state.requests == downloads
     state.etag, state.body = '"v2"', CSV + b"r99,one more,1\n"
-    assert source.url_entry(url, cache, LIMITS)["md5"] != first["md5"] and state.requests == downloads + 1
+    assert sources.url_entry(url, cache, LIMITS)["md5"] != first["md5"] and state.requests == downloads + 1
 
 
 def test_without_validators_the_content_is_hashed_every_time(site):
     state, url = site
     state.etag, state.declare_length = None, False
     cache: dict = {}
-    assert source.url_entry(url, cache, LIMITS)["md5"] == source.url_entry(url, cache, LIMITS)["md5"]
+    assert sources.url_entry(url, cache, LIMITS)["md5"] == sources.url_entry(url, cache, LIMITS)["md5"]
     assert state.requests == 2
 
 
@@ -105,7 +106,7 @@ def test_a_download_past_the_size_limit_stops(site, declared):
     state.declare_length = declared
     expected = "the server declares 1494 bytes" if declared else "stopped after 1494 bytes"
     with pytest.raises(PipelineError, match=rf"{url}: larger than ingest.url_max_mb \(.* MB\): {expected}"):
-        source.fetch_url(url, max_bytes=1000, timeout_s=5, attempts=1)
+        sources.fetch_url(url, max_bytes=1000, timeout_s=5, attempts=1)
 
 
 def test_a_server_that_stalls_past_the_read_timeout_stops(site):
@@ -113,9 +114,9 @@ def test_a_server_that_stalls_past_the_read_timeout_stops(site):
     state.stall_s = 2.0
     started = time.perf_counter()
     with pytest.raises(PipelineError, match=f"{url}: could not download after 1 attempts"):
-        source.fetch_url(url, max_bytes=10_000, timeout_s=0.5, attempts=1)
+        sources.fetch_url(url, max_bytes=10_000, timeout_s=0.5, attempts=1)
     assert time.perf_counter() - started < 2.0
 
 
 def test_limits_come_from_the_ingest_params():
-    assert source.download_limits({"url_max_mb": 1, "url_timeout_s": 7}) == {"max_bytes": 2**20, "timeout_s": 7.0}
+    assert sources.download_limits({"url_max_mb": 1, "url_timeout_s": 7}) == {"max_bytes": 2**20, "timeout_s": 7.0}

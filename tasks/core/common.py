@@ -316,3 +316,19 @@ def run_main(main: Callable[[], Any]) -> None:
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
+
+
+def write_files(files: dict[str, Any], directory: Path) -> None:
+    """Write a kind's output files by type: text, JSON (dict) or Parquet (DataFrame)."""
+    import pandas as pd
+
+    for name, content in files.items():
+        path = directory / name
+        if isinstance(content, pd.DataFrame):
+            content.to_parquet(path, index=False)
+        elif isinstance(content, dict):
+            path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            raise TypeError(f"{name}: cannot write {type(content).__name__}")

@@ -6,6 +6,7 @@ No TensorFlow here: the mapping is a dict lookup, checked against TextVectorizat
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -72,3 +73,8 @@ def read_vocabulary(directory: Path) -> tuple[list[str], dict[str, Any]]:
     """The vocabulary and its metadata, as training and inference load them."""
     vocabulary = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
     return vocabulary, json.loads((directory / META_FILE).read_text())
+
+
+def vocabulary_digest(words: list[str]) -> str:
+    """Identifies a vocabulary: a pretrained model only fits a classifier with the same one."""
+    return hashlib.sha256(vocabulary_text(words).encode()).hexdigest()[:16]

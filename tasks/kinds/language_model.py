@@ -18,7 +18,7 @@ import pandas as pd
 from tasks.networks import lm
 from tasks.inputs import vocabulary
 from tasks.targets.classification import VALIDATION_PROBABILITIES
-from tasks.clean import SPLITS, Cleaned, split_frame
+from tasks.core.splits import SPLITS, Cleaned, split_frame
 from tasks.core.common import PipelineError, read_parquet, write_json
 from tasks.inputs.textclean import END_TOKEN, CorpusOptions, corpus_texts, parallel_map
 
@@ -211,8 +211,9 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     """Fit the recurrent language model (truncated BPTT) and save its weights, vocabulary and card."""
     from dvclive import Live
 
-    from tasks.train import write_card
-    from tasks.networks.training import PROGRESS_FILE, configure_tensorflow, log_epoch
+    from tasks.core.artifacts import write_card
+    from tasks.core.artifacts import PROGRESS_FILE
+    from tasks.networks.training import configure_tensorflow, log_epoch
 
     lm.check_params(params, "train.language_model")
     device = configure_tensorflow(params)
@@ -247,7 +248,7 @@ class Generator:
 
     def __init__(self, model_dir: Path) -> None:
         from tasks.core.common import damaged_model, load_model_part
-        from tasks.train import read_card
+        from tasks.core.artifacts import read_card
 
         self.card = read_card(model_dir)
         if self.card.get("kind") != "language_model":

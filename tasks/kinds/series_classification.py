@@ -16,7 +16,7 @@ import pandas as pd
 
 from tasks.targets import classification
 from tasks.inputs import series
-from tasks.clean import Cleaned, require_classes, split_frame
+from tasks.core.splits import Cleaned, require_classes, split_frame
 from tasks.core.common import PipelineError, atomic_path, read_parquet
 
 SUITE = "series_classification"
@@ -136,9 +136,9 @@ def baseline_headline(metrics: dict[str, Any]) -> str:
 
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
     """Fit the classifier over scaled, masked series; save it (scaler inside) and its card."""
-    from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
+    from tasks.core.artifacts import BASELINE_DIR
     from tasks.networks.model import build_series_classifier
-    from tasks.train import write_card
+    from tasks.core.artifacts import write_card
     from tasks.networks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
@@ -193,7 +193,7 @@ class Predictor(classification.Served):
 
     def __init__(self, model_dir: Path) -> None:
         from tasks.core.common import check_model_archive, damaged_model, load_model_part
-        from tasks.train import read_card
+        from tasks.core.artifacts import read_card
 
         card = read_card(model_dir)
         card_classes(card, model_dir)
@@ -291,7 +291,7 @@ def read_series_file(source: Path, id_column: str | None, order_column: str | No
         data = read_ts(source)
         ids = [f"{Path(source).name}:{number}" for number in range(1, len(data.series) + 1)]
         return ids, data.series, data.labels
-    from tasks.ingest import read_one_table
+    from tasks.readers.tables import read_one_table
     from tasks.readers.sequences import long_series
 
     if not id_column or not order_column:
@@ -319,7 +319,7 @@ def predict_file(source: Path, output: Path, model_dir: Path, id_column: str | N
     """Score every series of a ``.ts`` file (or a long table); write each one's ``id``, its
     ``actual`` class (a ``.ts`` file's, when it has them), the ``predicted_label`` and each
     class's probability (``predicted_probability...``). The input is read before the model loads."""
-    from tasks.train import read_card
+    from tasks.core.artifacts import read_card
 
     card = read_card(model_dir)
     card_classes(card, model_dir)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tasks.targets import classification
 from tasks.inputs import vocabulary
-from tasks.clean import Cleaned, require_classes, split_frame
+from tasks.core.splits import Cleaned, require_classes, split_frame
 from tasks.core.common import PipelineError, atomic_path, read_parquet
 from tasks.inputs.textclean import CleanOptions, clean_column
 
@@ -162,9 +162,10 @@ def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretra
         raise PipelineError(f"params.yaml: train.text_classification.init must be scratch or pretrained, not {params['init']!r}")
     from tasks.networks import lm
     from tasks.networks.model import initialise_from_language_model
-    from tasks.pretrain import read_card, vocabulary_digest
+    from tasks.core.artifacts import read_pretrained_card
+    from tasks.inputs.vocabulary import vocabulary_digest
 
-    card = read_card(pretrained_dir)
+    card = read_pretrained_card(pretrained_dir)
     if not card.get("pretrained"):
         raise PipelineError("train.text_classification.init is pretrained but the pretrain stage trained nothing: "
                             "set pretrain.source (e.g. [train] or an unlabelled corpus)")
@@ -205,9 +206,9 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
 
     ``devices``: train over these devices with MirroredStrategy (tests); by default several GPUs are used when visible.
     """
-    from tasks.baseline import OUTPUT_DIR as BASELINE_DIR
+    from tasks.core.artifacts import BASELINE_DIR
     from tasks.networks.model import build_text_model
-    from tasks.train import PRETRAINED_DIR, write_card
+    from tasks.core.artifacts import PRETRAINED_DIR, write_card
     from tasks.networks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
@@ -266,7 +267,7 @@ class Predictor(classification.Served):
 
     def __init__(self, model_dir: Path) -> None:
         from tasks.core.common import check_model_archive, damaged_model, load_model_part
-        from tasks.train import read_card
+        from tasks.core.artifacts import read_card
 
         self.card = read_card(model_dir)
         self.classes = card_classes(self.card, model_dir)
@@ -369,8 +370,8 @@ def predict_file(source: Path, output: Path, model_dir: Path, text_column: str =
     """Score every row of a table; write it, every input column as it was, with the predicted
     label and the class probabilities in ``predicted_*`` columns. The input and the model card
     are checked before the model loads."""
-    from tasks.ingest import read_one_table
-    from tasks.train import read_card
+    from tasks.readers.tables import read_one_table
+    from tasks.core.artifacts import read_card
 
     classes = card_classes(read_card(model_dir), model_dir)
     frame = read_one_table(source)

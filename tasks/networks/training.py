@@ -27,10 +27,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from tasks.core.artifacts import CHECKPOINT_ROOT
 from tasks.core.common import PipelineError
 
-CHECKPOINT_ROOT = Path("checkpoints")
-PROGRESS_FILE = CHECKPOINT_ROOT / "progress.json"
 BACKUP_METADATA = "training_metadata.json"  # the commit point of a backup: it names the files
 LENGTH_BUCKETS = 8
 OPTIMIZERS = ("adam", "rmsprop")

@@ -137,7 +137,7 @@ def _snake(name: str) -> str:
 
 def read_tables(files: list[SourceFile]) -> list[tuple[str, pd.DataFrame]]:
     """Each tabular file parsed (CSV, TSV, Parquet, JSONL; optionally gzipped)."""
-    from tasks.ingest import read_table
+    from tasks.readers.tables import read_table
 
     return [(file.source, read_table(file.data, file.name, file.source)) for file in files]
 

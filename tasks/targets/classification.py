@@ -383,7 +383,8 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
 
     from dvclive import Live
 
-    from tasks.networks.training import PROGRESS_FILE, load_backup, log_epoch, save_backup
+    from tasks.core.artifacts import PROGRESS_FILE
+    from tasks.networks.training import load_backup, log_epoch, save_backup
 
     binary = is_binary(classes)
     phases = phases or [Phase(params["epochs"], params["learning_rate"])]

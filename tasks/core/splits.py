@@ -1,0 +1,105 @@
+"""Splitting a cleaned table into train, validation and test: stable under added rows, leak-free, optionally stratified."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+import numpy as np
+import pandas as pd
+from tasks.core.artifacts import META_FILE
+from tasks.core.common import PipelineError, atomic_path
+
+
+SPLITS = ("train", "validation", "test")
+
+
+SOURCE_SPLITS = {"train", "test"}  # values a source's own ``split`` column may hold
+
+
+@dataclass
+class Cleaned:
+    """A kind's clean result: the three splits, a summary, and what inference must know."""
+
+    splits: dict[str, pd.DataFrame]
+    summary: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def split_buckets(keys: pd.Series, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per key, fixed by the key and the seed."""
+    digests = (hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest() for key in keys)
+    return np.fromiter((int.from_bytes(d, "big") / 2**64 for d in digests), dtype=np.float64, count=len(keys))
+
+
+def check_fractions(validation_fraction: float, test_fraction: float) -> None:
+    if not 0 < test_fraction < 1 or not 0 < validation_fraction < 1 or test_fraction + validation_fraction >= 1:
+        raise PipelineError("params.yaml: clean.test_fraction and clean.validation_fraction must be in (0, 1), sum < 1")
+
+
+def _ranks_within(groups: pd.Series, bucket: np.ndarray) -> np.ndarray:
+    """Each row's position in (0, 1] within its group, by bucket order: a stratified 'bucket'."""
+    frame = pd.DataFrame({"group": groups.to_numpy(), "bucket": bucket})
+    rank = frame.groupby("group")["bucket"].rank(method="first")
+    size = frame.groupby("group")["bucket"].transform("size")
+    return ((rank - 0.5) / size).to_numpy()
+
+
+def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int,
+                  stratify: bool = False) -> pd.Series:
+    """Split name per row: test below ``test_fraction``, then validation, by id hash.
+
+    With a source ``split`` column its test rows stay test and validation is drawn from its
+    train rows (``validation_fraction`` of them).
+    """
+    check_fractions(validation_fraction, test_fraction)
+    if "group" in frame:
+        return _assign_groups(frame, validation_fraction, test_fraction, seed)
+    bucket = split_buckets(frame["id"], seed)
+    if "split" in frame:
+        given = frame["split"].astype("string").str.lower().to_numpy()
+        unknown = sorted(set(given) - SOURCE_SPLITS)
+        if unknown:
+            raise PipelineError(f"clean: the source's split column holds {unknown}; expected train or test")
+        train = pd.Series(given == "train", index=frame.index)
+        position = bucket.copy()
+        if stratify:
+            position[train.to_numpy()] = _ranks_within(frame.loc[train, "label"], bucket[train.to_numpy()])
+        return pd.Series(np.where(~train, "test", np.where(position < validation_fraction, "validation", "train")),
+                         index=frame.index)
+    position = _ranks_within(frame["label"], bucket) if stratify else bucket
+    split = np.where(position < test_fraction, "test",
+                     np.where(position < test_fraction + validation_fraction, "validation", "train"))
+    return pd.Series(split, index=frame.index)
+
+
+def _assign_groups(frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.Series:
+    """Whole groups to splits: each group hashed, ranked within its (commonest) class."""
+    groups = frame.groupby("group", sort=True)["label"].agg(lambda labels: labels.mode().iloc[0]).rename("label").reset_index()
+    position = _ranks_within(groups["label"], split_buckets(groups["group"], seed))
+    split = np.where(position < test_fraction, "test",
+                     np.where(position < test_fraction + validation_fraction, "validation", "train"))
+    return pd.Series(frame["group"].map(dict(zip(groups["group"], split))).to_numpy(), index=frame.index)
+
+
+def split_frame(frame: pd.DataFrame, params: dict[str, Any], stratify: bool = False) -> dict[str, pd.DataFrame]:
+    """The rows of each split, in input order."""
+    split = assign_splits(frame, params["validation_fraction"], params["test_fraction"], params["seed"], stratify)
+    return {name: frame[(split == name).to_numpy()].reset_index(drop=True) for name in SPLITS}
+
+
+def require_classes(splits: dict[str, pd.DataFrame]) -> None:
+    """Every split needs two classes or more, or training and evaluation are meaningless."""
+    for name, part in splits.items():
+        if part["label"].nunique() < 2:
+            raise PipelineError(f"clean: the {name} split has {part['label'].nunique()} class(es) ({len(part)} rows); need more data")
+
+
+def write_cleaned(cleaned: Cleaned, directory: Path) -> None:
+    """The three splits and their metadata, replacing the old ones together."""
+    with atomic_path(directory, kind="dir") as tmp:
+        tmp.mkdir()
+        for name, part in cleaned.splits.items():
+            part.to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / META_FILE).write_text(json.dumps(cleaned.meta, indent=2, sort_keys=True) + "\n")
