@@ -154,7 +154,11 @@ def check_deployment(name: str) -> None:
 def outcome_of(flow_run_id: str, overrides: dict[str, str], name: str) -> Outcome:
     """The finished run's state and its test metrics (its ``rnnflow-metrics`` artifact)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
     from prefect.utilities.urls import url_for
 
     with get_client(sync_client=True) as client:

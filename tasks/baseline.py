@@ -11,20 +11,27 @@ recurrent model's.
 from __future__ import annotations
 
 from tasks import kinds
-from tasks.core.artifacts import BASELINE_DIR, BASELINE_METRICS, CLEAN_DIR, TOKENIZED_DIR, read_tokenized_meta
+from tasks.core.artifacts import (
+    BASELINE_DIR,
+    BASELINE_METRICS,
+    CLEAN_DIR,
+    TOKENIZED_DIR,
+    read_tokenized_meta,
+)
 from tasks.core.common import atomic_path, load_params, run_main, write_json
 
 
 def main() -> None:
     """Run the baseline stage with ``params.yaml`` ``baseline``."""
     meta = read_tokenized_meta()
-    kind = kinds.of(meta)
-    params = kinds.settings(load_params("baseline"), kinds.name(kind), "params.yaml: baseline")
+    kind = kinds.kind_of(meta)
+    part = kinds.part(kind, "baseline")
+    params = kinds.settings(load_params("baseline"), kind, "params.yaml: baseline")
     with atomic_path(BASELINE_DIR, kind="dir") as tmp:
         tmp.mkdir()
-        metrics = kind.baseline(TOKENIZED_DIR, CLEAN_DIR, params, tmp)
+        metrics = part.baseline(TOKENIZED_DIR, CLEAN_DIR, params, tmp)
     write_json(BASELINE_METRICS, metrics)
-    print(f"baseline: {metrics['model']}: test {kind.baseline_headline(metrics['test'])} -> {BASELINE_DIR}")
+    print(f"baseline: {metrics['model']}: test {part.baseline_headline(metrics['test'])} -> {BASELINE_DIR}")
 
 
 if __name__ == "__main__":

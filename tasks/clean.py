@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from tasks import kinds
 from tasks.core.artifacts import CLEAN_DIR, CLEAN_SUMMARY, VALIDATED
-from tasks.core.common import load_params, read_parquet, read_table_metadata, run_main, write_json
+from tasks.core.common import (
+    load_params,
+    read_parquet,
+    read_table_metadata,
+    run_main,
+    write_json,
+)
 from tasks.core.splits import write_cleaned
 
 
@@ -29,8 +35,8 @@ def main() -> None:
     section = load_params("clean")
     metadata = read_table_metadata(VALIDATED) if VALIDATED.exists() else {}
     frame = read_parquet(VALIDATED, "validate")
-    kind = kinds.of(metadata)
-    cleaned = kind.clean(frame, metadata, kinds.settings(section, kinds.name(kind), "params.yaml: clean"))
+    kind = kinds.kind_of(metadata)
+    cleaned = kinds.part(kind, "clean").clean(frame, metadata, kinds.settings(section, kind, "params.yaml: clean"))
     cleaned.meta = {**metadata, **cleaned.meta}
     write_cleaned(cleaned, CLEAN_DIR)
     write_json(CLEAN_SUMMARY, cleaned.summary)

@@ -13,8 +13,22 @@ import json
 from typing import Any
 
 from tasks import kinds
-from tasks.core.artifacts import BASELINE_METRICS, CLEAN_DIR, EVALUATE_METRICS, MODEL_DIR, PLOTS_DIR, REPORT_DIR, read_card
-from tasks.core.common import atomic_path, load_params, read_parquet, run_main, write_json
+from tasks.core.artifacts import (
+    BASELINE_METRICS,
+    CLEAN_DIR,
+    EVALUATE_METRICS,
+    MODEL_DIR,
+    PLOTS_DIR,
+    REPORT_DIR,
+    read_card,
+)
+from tasks.core.common import (
+    atomic_path,
+    load_params,
+    read_parquet,
+    run_main,
+    write_json,
+)
 
 
 def rounded(value: Any) -> Any:
@@ -29,16 +43,17 @@ def rounded(value: Any) -> Any:
 def main() -> None:
     """Run the evaluate stage with ``params.yaml`` ``evaluate``."""
     card = read_card(MODEL_DIR)
-    kind = kinds.of(card)
-    params = kinds.settings(load_params("evaluate"), kinds.name(kind), "params.yaml: evaluate")
+    kind = kinds.kind_of(card)
+    part = kinds.part(kind, "evaluate")
+    params = kinds.settings(load_params("evaluate"), kind, "params.yaml: evaluate")
     test = read_parquet(CLEAN_DIR / "test.parquet", "clean")
     baseline = json.loads(BASELINE_METRICS.read_text()) if BASELINE_METRICS.exists() else None
     with atomic_path(PLOTS_DIR, kind="dir") as plots, atomic_path(REPORT_DIR, kind="dir") as report:
         plots.mkdir()
         report.mkdir()
-        metrics = kind.evaluate(MODEL_DIR, test, params, baseline, plots, report)
+        metrics = part.evaluate(MODEL_DIR, test, params, baseline, plots, report)
     write_json(EVALUATE_METRICS, rounded(metrics))
-    print(f"evaluate: {kind.headline(metrics)}")
+    print(f"evaluate: {part.headline(metrics)}")
 
 
 if __name__ == "__main__":

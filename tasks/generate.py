@@ -13,8 +13,8 @@ import math
 import sys
 from pathlib import Path
 
-from tasks.core.common import PipelineError, run_main
 from tasks.core.artifacts import MODEL_DIR
+from tasks.core.common import PipelineError, run_main
 
 MAX_WORDS = 10_000
 
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the tokens and settings as JSON")
     args = parser.parse_args(argv)
     check_arguments(args)
-    from tasks.kinds.language_model import Generator
     from tasks.inputs.vocabulary import RESERVED
+    from tasks.kinds.language_model.predict import Generator
 
     generator = Generator(args.model_dir)
     tokens = int(generator.card["vocab_size"]) - RESERVED

@@ -14,8 +14,19 @@ from typing import Any
 import pandas as pd
 
 from tasks import kinds
-from tasks.core.artifacts import INGEST_SUMMARY, INGESTED, SOURCE_MANIFEST, read_manifest
-from tasks.core.common import PipelineError, load_params, run_main, write_json, write_parquet
+from tasks.core.artifacts import (
+    INGEST_SUMMARY,
+    INGESTED,
+    SOURCE_MANIFEST,
+    read_manifest,
+)
+from tasks.core.common import (
+    PipelineError,
+    load_params,
+    run_main,
+    write_json,
+    write_parquet,
+)
 from tasks.readers import profiles
 from tasks.readers.datasets import Ingested
 from tasks.readers.tables import read_file, read_source
@@ -35,7 +46,7 @@ def ingest(params: dict[str, Any], entries: list[dict[str, Any]] | None = None) 
     frame, metadata = ingested.frame, {"dataset": params["dataset"], "kind": profile.kind, **ingested.metadata}
     requested = params.get("kind") or "auto"
     if requested not in ("auto", profile.kind):
-        frame, metadata = kinds.load(requested).adopt(frame, metadata)
+        frame, metadata = kinds.part(requested, "ingest").adopt(frame, metadata)
     summary = {
         "dataset": params["dataset"],
         "kind": metadata["kind"],
@@ -43,7 +54,7 @@ def ingest(params: dict[str, Any], entries: list[dict[str, Any]] | None = None) 
         "files": len(files),
         "rows_read": ingested.rows_read,
         "rows": len(frame),
-        **kinds.load(metadata["kind"]).ingest_summary(frame, metadata),
+        **kinds.part(metadata["kind"], "ingest").ingest_summary(frame, metadata),
     }
     return frame, metadata, summary
 

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 from tasks import kinds
-from tasks.core.common import PipelineError, check_target, run_main
 from tasks.core.artifacts import MODEL_DIR, read_card
+from tasks.core.common import PipelineError, check_target, run_main
 
 PROTECTED_FOLDERS = (".git", ".dvc")
 
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
     args = parser.parse_args(argv)
     check_arguments(args.input, args.output, args.model_dir)
-    kind = kinds.of(read_card(args.model_dir))
-    rows = kind.predict_file(args.input, Path(args.output), args.model_dir, text_column=args.text_column,
+    part = kinds.part(kinds.kind_of(read_card(args.model_dir)), "predict")
+    rows = part.predict_file(args.input, Path(args.output), args.model_dir, text_column=args.text_column,
                              id_column=args.id_column, order_column=args.order_column)
     print(f"predict: {rows} rows -> {args.output}")
 

@@ -23,9 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from tasks.core.artifacts import (CLEAN_DIR, PRETRAIN_MANIFEST, PRETRAIN_SUMMARY, PRETRAINED_CARD, PRETRAINED_DIR,
-                                  TOKENIZED_DIR, read_manifest, read_tokenized_meta)
-from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, run_main, write_json
+from tasks.core.artifacts import (
+    CLEAN_DIR,
+    PRETRAIN_MANIFEST,
+    PRETRAIN_SUMMARY,
+    PRETRAINED_CARD,
+    PRETRAINED_DIR,
+    TOKENIZED_DIR,
+    read_manifest,
+    read_tokenized_meta,
+)
+from tasks.core.common import (
+    PipelineError,
+    atomic_path,
+    load_params,
+    read_parquet,
+    run_main,
+    write_json,
+)
 from tasks.inputs import vocabulary
 from tasks.networks import lm
 
@@ -34,9 +49,9 @@ TRAIN_SPLIT = "train"  # the pretrain.source entry that names the classifier's o
 
 def corpus_documents(entries: list[dict[str, Any]], clean_dir: Path, clean_options: dict[str, Any]) -> list[str]:
     """Every source document cleaned as the classifier's text is (the train split already is)."""
+    from tasks.inputs.textclean import CleanOptions, clean_column
     from tasks.readers.corpora import imdb_unsup, text_corpus
     from tasks.readers.tables import read_file
-    from tasks.inputs.textclean import CleanOptions, clean_column
 
     options = CleanOptions.from_params(clean_options)
     documents: list[str] = []

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from tasks import kinds
 from tasks.core.artifacts import CLEAN_DIR, TOKENIZED_DIR, read_clean_meta
-from tasks.core.common import atomic_path, load_params, read_parquet, run_main, write_files
+from tasks.core.common import (
+    atomic_path,
+    load_params,
+    read_parquet,
+    run_main,
+    write_files,
+)
 
 
 def main() -> None:
     """Run the tokenize stage with ``params.yaml`` ``tokenize``."""
     clean_meta = read_clean_meta()
-    kind = kinds.of(clean_meta)
-    params = kinds.settings(load_params("tokenize"), kinds.name(kind), "params.yaml: tokenize")
+    kind = kinds.kind_of(clean_meta)
+    params = kinds.settings(load_params("tokenize"), kind, "params.yaml: tokenize")
     splits = {name: read_parquet(CLEAN_DIR / f"{name}.parquet", "clean") for name in ("train", "validation")}
-    files = kind.featurize(splits, clean_meta, params)
+    files = kinds.part(kind, "tokenize").featurize(splits, clean_meta, params)
     with atomic_path(TOKENIZED_DIR, kind="dir") as tmp:
         tmp.mkdir()
         write_files(files, tmp)

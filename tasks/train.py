@@ -11,7 +11,14 @@ sums up. A run killed mid-training resumes from its last finished epoch
 from __future__ import annotations
 
 from tasks import kinds
-from tasks.core.artifacts import LIVE_DIR, MODEL_DIR, PRETRAINED_DIR, TOKENIZED_DIR, TRAIN_SUMMARY, read_tokenized_meta
+from tasks.core.artifacts import (
+    LIVE_DIR,
+    MODEL_DIR,
+    PRETRAINED_DIR,
+    TOKENIZED_DIR,
+    TRAIN_SUMMARY,
+    read_tokenized_meta,
+)
 from tasks.core.common import atomic_path, load_params, run_main, write_json
 from tasks.networks.training import checkpoint_dir
 
@@ -19,14 +26,14 @@ from tasks.networks.training import checkpoint_dir
 def main() -> None:
     """Run the train stage with ``params.yaml`` ``train``."""
     meta = read_tokenized_meta()
-    kind = kinds.of(meta)
-    params = kinds.settings(load_params("train"), kinds.name(kind), "params.yaml: train")
+    kind = kinds.kind_of(meta)
+    params = kinds.settings(load_params("train"), kind, "params.yaml: train")
     backups = checkpoint_dir("train", params, TOKENIZED_DIR, PRETRAINED_DIR)
     with atomic_path(MODEL_DIR, kind="dir") as tmp_model, atomic_path(LIVE_DIR, kind="dir") as tmp_live:
         tmp_model.mkdir(parents=True)
-        summary = kind.train(params, TOKENIZED_DIR, tmp_model, tmp_live, backups)
+        summary = kinds.part(kind, "train").train(params, TOKENIZED_DIR, tmp_model, tmp_live, backups)
     write_json(TRAIN_SUMMARY, summary)
-    print(f"train: {summary['epochs_run']} epochs ({kinds.name(kind)}) -> {MODEL_DIR}")
+    print(f"train: {summary['epochs_run']} epochs ({kind}) -> {MODEL_DIR}")
 
 
 if __name__ == "__main__":

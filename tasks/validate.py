@@ -52,7 +52,16 @@ import numpy as np
 import pandas as pd
 
 from tasks import kinds
-from tasks.core.common import PipelineError, atomic_path, load_params, read_parquet, read_table_metadata, run_main, write_json, write_parquet
+from tasks.core.common import (
+    PipelineError,
+    atomic_path,
+    load_params,
+    read_parquet,
+    read_table_metadata,
+    run_main,
+    write_json,
+    write_parquet,
+)
 
 INPUT = Path("data/ingested/reviews.parquet")
 # Found beside this module, so the stage also runs from a scratch directory (tests).
@@ -735,7 +744,7 @@ def main() -> None:
     settings = drift_params(params)
     frame = read_parquet(INPUT, "the ingest stage (python -m tasks.ingest)")
     metadata = read_table_metadata(INPUT)
-    kind = kinds.of(metadata)
+    kind = kinds.part(kinds.kind_of(metadata), "validate")
     suite = load_suite(SUITE_DIR / f"{kind.SUITE}.json")
     checked = kind.checked_table(frame, metadata).reset_index(drop=True)
     ratings = pd.to_numeric(checked["rating"], errors="coerce").astype(float) if "rating" in checked else None

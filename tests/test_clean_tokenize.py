@@ -6,7 +6,8 @@ import pandas as pd
 from conftest import synthetic_reviews
 
 from tasks.core.splits import assign_splits
-from tasks.kinds.text_classification import clean, deduplicate, featurize
+from tasks.kinds.text_classification.clean import clean, deduplicate
+from tasks.kinds.text_classification.tokenize import featurize
 from tasks.inputs.textclean import CleanOptions, clean_text, lemmatizer
 from tasks.inputs.vocabulary import encode, fit_vocabulary, sequence_length
 

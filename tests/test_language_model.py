@@ -15,7 +15,7 @@ from conftest import SHARED, commit_all, make_project, run, up_to_date
 from tasks.networks import lm
 from tasks.core.common import PipelineError
 from tasks.ingest import ingest
-from tasks.kinds import language_model
+from tasks import kinds
 from tasks.inputs.textclean import END_TOKEN, CorpusOptions, corpus_text
 
 BROWN = SHARED / "nltk_data" / "corpora" / "brown.zip"
@@ -68,14 +68,14 @@ def test_corpus_cleaning_keeps_punctuation_and_marks_ends():
 def test_contiguous_split_cuts_the_stream_at_the_token_counts():
     documents = pd.DataFrame({"id": ["d1", "d2", "d3"], "text": [
         f"a b c {END_TOKEN} d e {END_TOKEN}", f"f g h i {END_TOKEN}", f"j k {END_TOKEN} l m n {END_TOKEN}"]})
-    splits = language_model.contiguous_splits(documents, {"method": "contiguous", "train_tokens": 4, "validation_tokens": 5}, {})
+    splits = kinds.part("language_model", "clean").contiguous_splits(documents, {"method": "contiguous", "train_tokens": 4, "validation_tokens": 5}, {})
     own = {name: [t for text in part["text"] for t in text.split() if t != END_TOKEN] for name, part in splits.items()}
     assert own == {"train": list("abcd"), "validation": list("efghi"), "test": list("jklmn")}
     assert splits["train"]["id"].tolist() == ["d1#1"] and splits["validation"]["id"].tolist() == ["d1#2", "d2"]
     joined = [t for name in ("train", "validation", "test") for text in splits[name]["text"] for t in text.split()]
     assert joined == " ".join(documents["text"]).split()  # nothing lost, nothing repeated, order kept
     with pytest.raises(PipelineError, match="too few"):
-        language_model.contiguous_splits(documents, {"method": "contiguous", "train_tokens": 10, "validation_tokens": 10}, {})
+        kinds.part("language_model", "clean").contiguous_splits(documents, {"method": "contiguous", "train_tokens": 10, "validation_tokens": 10}, {})
 
 
 # --------------------------------------------------------------------------- batching, perplexity, generation
@@ -231,7 +231,7 @@ def test_a_binary_file_among_good_ones_is_quarantined_with_the_reason(tmp_path: 
     (tmp_path / "c" / "good.txt").write_text(story(50, seed=1))
     (tmp_path / "c" / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     frame, metadata, _ = ingest({"dataset": "text_corpus", "source": str(tmp_path / "c")})
-    checked = language_model.checked_table(frame, metadata)
+    checked = kinds.part("language_model", "validate").checked_table(frame, metadata)
     suite = validate.load_suite(validate.SUITE_DIR / "language_model.json")
     result = validate.validate_frame(checked, {"min_chars": 3, "min_corpus_tokens": 50}, suite, classes=[])
     # One reason per column: the first failing check in suite order.

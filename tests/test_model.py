@@ -10,6 +10,7 @@ import pytest
 from keras import layers
 
 from conftest import run, up_to_date
+from tasks import kinds
 from tasks.core.common import PipelineError
 from tasks.networks.model import build_text_classifier, cudnn_eligible, load_model
 
@@ -98,7 +99,7 @@ def test_mirrored_strategy_over_the_cpu_trains_the_same_model(trained_project: P
     import yaml
 
     from tasks.networks import training
-    from tasks.kinds import settings, text_classification
+    from tasks.kinds import settings
 
     monkeypatch.chdir(trained_project)
     shuffled = training.ragged_dataset
@@ -107,12 +108,12 @@ def test_mirrored_strategy_over_the_cpu_trains_the_same_model(trained_project: P
     params = {**params, "epochs": 2}
     for name in ("m1", "m2"):
         (tmp_path / name).mkdir()
-    plain = text_classification.train(params, Path("data/tokenized"), tmp_path / "m1", tmp_path / "l1", tmp_path / "c1")
-    mirrored = text_classification.train(params, Path("data/tokenized"), tmp_path / "m2", tmp_path / "l2", tmp_path / "c2",
+    plain = kinds.part("text_classification", "train").train(params, Path("data/tokenized"), tmp_path / "m1", tmp_path / "l1", tmp_path / "c1")
+    mirrored = kinds.part("text_classification", "train").train(params, Path("data/tokenized"), tmp_path / "m2", tmp_path / "l2", tmp_path / "c2",
                                          devices=["/cpu:0"])
     assert plain["replicas"] == 1 and mirrored["replicas"] == 1
     texts = pd.read_parquet("data/clean/validation.parquet")["text"].tolist()
-    first = text_classification.Predictor(tmp_path / "m1").probabilities_of_clean(texts)
-    second = text_classification.Predictor(tmp_path / "m2").probabilities_of_clean(texts)
+    first = kinds.part("text_classification", "predict").Predictor(tmp_path / "m1").probabilities_of_clean(texts)
+    second = kinds.part("text_classification", "predict").Predictor(tmp_path / "m2").probabilities_of_clean(texts)
     assert np.allclose(first, second, atol=1e-4)
     assert {path.name for path in (tmp_path / "m1").iterdir()} == {path.name for path in (tmp_path / "m2").iterdir()}

@@ -166,7 +166,7 @@ def test_pretrained_ensembled_classifier_end_to_end(pretrained_project: Path):
 
 def test_a_pretrained_model_of_another_vocabulary_is_refused(tmp_path: Path):
     from tasks.core.common import PipelineError
-    from tasks.kinds.text_classification import build
+    from tasks.kinds.text_classification.train import build
 
     (tmp_path / "card.json").write_text(json.dumps({"pretrained": True, "architecture": ARCHITECTURE, "vocabulary": "0" * 16}))
     meta = {"classes": ["negative", "positive"], "vocab_size": 12}

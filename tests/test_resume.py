@@ -33,8 +33,8 @@ import pytest
 import yaml
 
 from conftest import NEGATIVE, NEUTRAL, POSITIVE, ROOT, SHARED, merge_params, synthetic_reviews
-from tasks.networks import training
-from tasks.kinds import language_model, series_classification, text_classification
+from tasks.networks import lm, training
+from tasks import kinds
 from tasks.core import artifacts, common
 
 TIMINGS = {"train_seconds", "train_samples_per_s", "train_tokens_per_s", "resumed_from_epoch"}
@@ -63,7 +63,7 @@ def _text_inputs(folder: Path) -> dict:
     frame["n_tokens"] = frame["text"].str.split().str.len()
     splits = {"train": frame.iloc[:700], "validation": frame.iloc[700:]}
     meta = {"kind": "text_classification", "classes": ["negative", "positive"], "clean": {}}
-    files = text_classification.featurize(splits, meta, {"vocab_size": 200, "min_count": 1, "max_len": "auto",
+    files = kinds.part("text_classification", "tokenize").featurize(splits, meta, {"vocab_size": 200, "min_count": 1, "max_len": "auto",
                                                          "length_percentile": 95})
     common.write_files(files, _mkdir(folder / "data/tokenized"))
     words = files[vocabulary.VOCAB_FILE].split("\n")[:-1]
@@ -93,7 +93,7 @@ def _series_inputs(folder: Path) -> dict:
     frame = pd.DataFrame({"id": [f"s{number}" for number in range(300)], "label": labels, "values": values, "n_steps": steps})
     splits = {"train": frame.iloc[:240], "validation": frame.iloc[240:]}
     meta = {"kind": "series_classification", "classes": list(SHAPES), "clean": {}, "n_features": 2}
-    common.write_files(series_classification.featurize(splits, meta, {}), _mkdir(folder / "data/tokenized"))
+    common.write_files(kinds.part("series_classification", "tokenize").featurize(splits, meta, {}), _mkdir(folder / "data/tokenized"))
     return _params("series_classification", {
         "bidirectional": False, "layers": 1, "units": 8, "dropout": 0.3, "batch_size": 16, "epochs": EPOCHS,
         "learning_rate": 0.01, "early_stopping_patience": 2, "ensemble": "none"})
@@ -111,7 +111,7 @@ def _corpus_inputs(folder: Path) -> dict:
     frame = pd.DataFrame({"id": [f"d{number}" for number in range(len(documents))], "text": documents})
     splits = {"train": frame.iloc[:1350], "validation": frame.iloc[1350:]}
     meta = {"kind": "language_model", "clean": {}, "end_token": END_TOKEN, "tokenized": False}
-    common.write_files(language_model.featurize(splits, meta, {"vocab_size": 100, "min_count": 1}),
+    common.write_files(kinds.part("language_model", "tokenize").featurize(splits, meta, {"vocab_size": 100, "min_count": 1}),
                          _mkdir(folder / "data/tokenized"))
     return _params("language_model", {
         "layers": 1, "units": 16, "embedding_dim": 16, "dropout": 0.3, "sequence_length": 10, "batch_size": 8,
@@ -194,7 +194,7 @@ def _weights(folder: Path) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(models / "model.keras") as archive:
             source = io.BytesIO(archive.read("model.weights.h5"))
     else:
-        source = models / language_model.lm.WEIGHTS_FILE
+        source = models / lm.WEIGHTS_FILE
     arrays: dict[str, np.ndarray] = {}
     with h5py.File(source, "r") as weights:
         weights.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)

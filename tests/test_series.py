@@ -14,7 +14,7 @@ from tasks.targets import classification
 from tasks.inputs import series
 from tasks.core.common import PipelineError
 from tasks.ingest import ingest
-from tasks.kinds import series_classification
+from tasks import kinds
 
 VOWELS = SHARED / "data" / "sequences"
 SHAPES = ("sine", "square", "ramp")
@@ -125,13 +125,13 @@ def test_scaling_is_fitted_on_the_train_split_only(tmp_path: Path):
     write_archive(tmp_path, train=30, test=12)
     frame, metadata, _ = ingest({"dataset": "ts", "source": str(tmp_path / "Shapes_*.ts")})
     params = {"validation_fraction": 0.2, "test_fraction": 0.2, "seed": 1, "missing": "interpolate"}
-    cleaned = series_classification.clean(frame, metadata, params)
+    cleaned = kinds.part("series_classification", "clean").clean(frame, metadata, params)
     meta = {**metadata, **cleaned.meta, "kind": "series_classification"}
-    scaler = series_classification.featurize(cleaned.splits, meta, {})["scaler.json"]
+    scaler = kinds.part("series_classification", "tokenize").featurize(cleaned.splits, meta, {})["scaler.json"]
     train = np.concatenate(series.unpack(cleaned.splits["train"]["values"], 2))
     assert np.allclose(scaler["mean"], train.mean(axis=0)) and np.allclose(scaler["variance"], train.var(axis=0))
     shifted = cleaned.splits["test"].assign(values=[values + 100 for values in cleaned.splits["test"]["values"]])
-    again = series_classification.featurize({**cleaned.splits, "test": shifted}, meta, {})["scaler.json"]
+    again = kinds.part("series_classification", "tokenize").featurize({**cleaned.splits, "test": shifted}, meta, {})["scaler.json"]
     assert again == scaler  # test data never moves the scaling
 
 

@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 import numpy as np
 import pandas as pd
+
 from tasks.core.artifacts import META_FILE
 from tasks.core.common import PipelineError, atomic_path
-
 
 SPLITS = ("train", "validation", "test")
 

@@ -3,10 +3,15 @@
 The stages in ``tasks/`` are the pipeline's spine: they read their inputs, write their outputs
 atomically and report. What a stage does to the data depends on the task kind, which the ingest
 profile decides and records with the ingested table (``kind`` in its metadata); every later
-stage reads it from its own input, never from another stage's parameters. Each kind is one
-module here, built from the input type it reads (text: :mod:`tasks.inputs.textclean`,
-:mod:`tasks.inputs.vocabulary`; numeric series: :mod:`tasks.inputs.series`) and the target it predicts
-(classes: :mod:`tasks.targets.classification`; the next token: :mod:`tasks.networks.lm`):
+stage reads it from its own input, never from another stage's parameters.
+
+Each kind is a package here with one module per stage that needs it
+(``tasks/kinds/<kind>/<stage>.py``), so a stage loads only its own part of its own kind, and
+DVC reruns it only when that code changed (``tasks/core/stagecode.py`` lists it per stage).
+What each part provides is written down, and checked by a test, in :mod:`tasks.kinds.contract`.
+The kinds are built from the input type they read (text: :mod:`tasks.inputs.textclean`,
+:mod:`tasks.inputs.vocabulary`; numeric series: :mod:`tasks.inputs.series`) and the target they
+predict (classes: :mod:`tasks.targets.classification`; the next token: :mod:`tasks.networks.lm`):
 
 =======================  ==========  ===================
 kind                     input       target
@@ -15,19 +20,6 @@ text_classification      text        binary or K classes
 language_model           text        next token
 series_classification    series      binary or K classes
 =======================  ==========  ===================
-
-A kind module provides, for the stages (duck typing: the module is the kind):
-
-- ingest: ``adopt(frame, metadata)`` (turn another kind's table into this kind's, or refuse),
-  ``ingest_summary(frame, metadata)``
-- validate: ``SUITE`` (``tasks/checks/expectations/<SUITE>.json``), ``checked_table(frame, metadata)``
-  (what Great Expectations checks, one row per input row), ``write_eda(frame, metadata, folder)``
-- clean: ``clean(frame, metadata, params) -> Cleaned``
-- tokenize: ``featurize(splits, clean_meta, params) -> dict`` of output files
-- baseline: ``baseline(tokenized_dir, clean_dir, params) -> (files, metrics)``
-- train: ``train(params, tokenized_dir, pretrained_dir, model_dir, live_dir, checkpoint_dir) -> summary``
-- evaluate: ``evaluate(model_dir, test, params, baseline, plots_dir, report_dir) -> metrics``
-- predict: ``predict_file(...)`` for ``python -m tasks.predict``
 
 Each stage's parameter section holds the settings all kinds share at its top level and one
 subsection per kind (``train.language_model``...); :func:`settings` merges the two.
@@ -42,18 +34,26 @@ from tasks.core.common import PipelineError
 
 KINDS = ("text_classification", "language_model", "series_classification")
 DEFAULT = "text_classification"  # tables written before kinds existed
+# The part of a kind each stage (and the predict / generate commands) runs.
+PARTS = ("ingest", "validate", "clean", "tokenize", "baseline", "train", "evaluate", "predict")
 
 
-def load(name: str) -> ModuleType:
-    """The kind module ``name``."""
-    if name not in KINDS:
-        raise PipelineError(f"unknown task kind '{name}'; known: {', '.join(KINDS)}")
-    return importlib.import_module(f"tasks.kinds.{name}")
+def check(kind: str) -> str:
+    if kind not in KINDS:
+        raise PipelineError(f"unknown task kind '{kind}'; known: {', '.join(KINDS)}")
+    return kind
 
 
-def of(metadata: dict[str, Any]) -> ModuleType:
-    """The kind module recorded in an input's metadata."""
-    return load(metadata.get("kind") or DEFAULT)
+def kind_of(metadata: dict[str, Any]) -> str:
+    """The kind an input's metadata records."""
+    return check(metadata.get("kind") or DEFAULT)
+
+
+def part(kind: str, stage: str) -> ModuleType:
+    """The module of ``kind`` that ``stage`` runs: ``tasks.kinds.<kind>.<stage>``."""
+    if stage not in PARTS:
+        raise ValueError(f"no kind part for stage {stage!r}; parts: {PARTS}")
+    return importlib.import_module(f"{__name__}.{check(kind)}.{stage}")
 
 
 def settings(section: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
@@ -68,7 +68,3 @@ def settings(section: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
     if not isinstance(own, dict):
         raise PipelineError(f"{where}.{kind} must be a mapping of settings")
     return {**shared, **own}
-
-
-def name(module: ModuleType) -> str:
-    return module.__name__.rsplit(".", 1)[-1]

@@ -24,9 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.inputs import series as series_input
 from tasks.core.common import PipelineError
-from tasks.readers.datasets import Ingested, SourceFile, natural_key, only_file, read_tables, require_columns
+from tasks.inputs import series as series_input
+from tasks.readers.datasets import (
+    Ingested,
+    SourceFile,
+    natural_key,
+    only_file,
+    read_tables,
+    require_columns,
+)
 
 ARCHIVE_SPLIT = re.compile(r"_(TRAIN|TEST)\.ts$", re.IGNORECASE)
 

@@ -9,9 +9,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
-from tasks.readers import profiles
-from tasks.core.common import PipelineError
 
+from tasks.core.common import PipelineError
+from tasks.readers import profiles
 
 # What a pretraining corpus may be made of (tasks/pretrain.py): tables with a text column, .txt files.
 CORPUS = profiles.Profile("language_model", "", (*profiles.TABULAR, ".txt"))

@@ -7,11 +7,12 @@ import io
 import warnings
 from pathlib import Path
 from typing import Any
+
 import pandas as pd
-from tasks.readers import profiles
+
 from tasks.core.common import PipelineError
+from tasks.readers import profiles, sources
 from tasks.readers.datasets import SourceFile
-from tasks.readers import sources
 
 
 def check_text_bytes(data: bytes, source: str) -> None:

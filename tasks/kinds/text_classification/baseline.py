@@ -1,0 +1,35 @@
+"""Text classification, baseline: word n-grams and logistic regression."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tasks.core.common import read_parquet
+from tasks.inputs import vocabulary
+from tasks.kinds.text_classification import BASELINE_FILE
+from tasks.targets import classification
+
+
+def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """TF-IDF of word n-grams (of the same cleaned text) with logistic regression (:mod:`tasks.baselines.tfidf`).
+
+    C is chosen on the validation split (log-loss), a two-class threshold too (macro-F1). Saves the
+    model and its validation probabilities (an ensemble with the RNN is weighted on them).
+    """
+    from tasks.baselines.tfidf import TfidfLogistic
+
+    meta = json.loads((tokenized_dir / vocabulary.META_FILE).read_text())
+    classes = meta["classes"]
+    splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
+    labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
+    model = TfidfLogistic.fit(splits["train"]["text"], labels["train"], splits["validation"]["text"], labels["validation"],
+                              classification.log_loss_scorer(classes), params["ngram_range"], params["min_df"], params["max_features"], params["C"],
+                              params.get("weighting", "tfidf"))
+    model.save(out_dir / BASELINE_FILE)
+    probabilities = {name: model.probabilities(splits[name]["text"]) for name in ("validation", "test")}
+    return classification.baseline_report(model.description, labels, probabilities, classes, out_dir)
+
+
+def baseline_headline(metrics: dict[str, Any]) -> str:
+    return f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, ROC-AUC {metrics.get('roc_auc')}"
