@@ -8,7 +8,12 @@ the matched set or a file's content changed, and reads the files the manifest li
 pretraining corpora go to their own manifest, ``data/pretrain_source.json``, so a change to
 one never reruns the other's stages.
 
-Standard library only, as are :mod:`tasks.readers.sources` and what it imports (a no-change ``dvc repro`` pays this stage's start-up every time).
+It also writes ``data/stages/<stage>.json`` for every later stage: the project files that
+stage's process runs for this data's kind, with their md5s, and the params it reads (for the
+kind-split sections: the shared keys and this kind's subsection). Each stage depends on its
+manifest instead of on folders of code, so it reruns exactly when code or params it uses changed.
+
+Standard library and PyYAML only (a no-change ``dvc repro`` pays this stage's start-up every time).
 Known md5s are reused while a file's size and mtime stay the same
 (``.dvc/tmp/rnnflow-source-hashes.json``, DVC's own scratch folder).
 """
@@ -17,15 +22,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks.core.artifacts import PRETRAIN_MANIFEST, SOURCE_MANIFEST
+from typing import Any
+
+from tasks import kinds
+from tasks.core import stagecode
+from tasks.core.artifacts import PRETRAIN_MANIFEST, SOURCE_MANIFEST, STAGE_CODE_DIR
 from tasks.core.common import load_params, run_main, write_json
+from tasks.readers import profiles
 from tasks.readers.sources import download_limits, manifest, pretrain_manifest
 
 HASH_CACHE = Path(".dvc/tmp/rnnflow-source-hashes.json")
 
 
+def stage_manifests(ingest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each later stage's code and params for the data ``ingest`` names (its profile's kind, or
+    ``ingest.kind``): what DVC reruns the stage on (:mod:`tasks.core.stagecode`)."""
+    profile = profiles.get(ingest["dataset"])
+    kind = kinds.check(profile.kind if ingest.get("kind", "auto") == "auto" else ingest["kind"])
+    reader = profile.reader.partition(":")[0]
+    manifests = {}
+    for stage in stagecode.MANIFEST_STAGES:
+        section = load_params(stage)
+        params = kinds.settings(section, kind, f"params.yaml: {stage}") if stage in stagecode.KIND_SECTIONS else section
+        manifests[stage] = stagecode.stage_manifest(stage, kind, reader, params)
+    return manifests
+
+
 def main() -> None:
-    """Run the source stage with ``params.yaml`` ``ingest``."""
+    """Run the source stage with ``params.yaml`` ``ingest`` (and each stage's section for its manifest)."""
     try:
         cache = json.loads(HASH_CACHE.read_text())
     except (OSError, ValueError):
@@ -35,6 +59,8 @@ def main() -> None:
     corpus = pretrain_manifest(load_params("pretrain").get("source"), cache, download_limits(ingest))
     write_json(SOURCE_MANIFEST, result)
     write_json(PRETRAIN_MANIFEST, corpus)
+    for stage, listing in stage_manifests(ingest).items():
+        write_json(STAGE_CODE_DIR / f"{stage}.json", listing)
     if HASH_CACHE.parent.is_dir():
         write_json(HASH_CACHE, cache)
     print(f"source: {len(result['files'])} file(s) for {result['source']} -> {SOURCE_MANIFEST}; "
