@@ -16,9 +16,11 @@ import yaml
 
 from conftest import synthetic_reviews
 from tasks import validate
+from tasks.checks import drift as drift_checks
+from tasks.core import artifacts
 from tasks.core.common import PipelineError, write_parquet
 
-SETTINGS = validate.drift_params({})
+SETTINGS = drift_checks.drift_params({})
 STAGE_PARAMS = {"min_chars": 3, "max_chars": 100000, "min_class_fraction": 0.02, "min_class_count": 5, "min_rows": 20,
                 "rating_min": 1, "rating_max": 5}
 CLASSES = ["negative", "positive"]
@@ -33,7 +35,7 @@ def reviews(rows: int = 400, seed: int = 0, positive_rate: float = 0.7, departme
 
 
 def compare(reference: pd.DataFrame, incoming: pd.DataFrame, settings: dict = SETTINGS) -> dict:
-    return validate.compare_with_reference(incoming, validate.data_profile(reference, settings, CLASSES), settings, CLASSES)
+    return drift_checks.compare_with_reference(incoming, drift_checks.data_profile(reference, settings, CLASSES), settings, CLASSES)
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -41,8 +43,8 @@ def compare(reference: pd.DataFrame, incoming: pd.DataFrame, settings: dict = SE
 
 def test_profile_is_small_deterministic_json():
     frame = reviews()
-    profile = validate.data_profile(frame, SETTINGS, CLASSES)
-    assert profile == validate.data_profile(frame.copy(), SETTINGS, CLASSES)
+    profile = drift_checks.data_profile(frame, SETTINGS, CLASSES)
+    assert profile == drift_checks.data_profile(frame.copy(), SETTINGS, CLASSES)
     assert json.loads(json.dumps(profile)) == profile
     assert profile["rows"] == 400 and profile["columns"] == ["department", "id", "label", "text"]
     assert abs(profile["class_shares"]["positive"] - frame["label"].mean()) < 1e-6
@@ -53,16 +55,16 @@ def test_profile_is_small_deterministic_json():
 
 
 def test_no_reference_yet():
-    drift = validate.compare_with_reference(reviews(), None, SETTINGS)
+    drift = drift_checks.compare_with_reference(reviews(), None, SETTINGS)
     assert drift["status"] == "no reference yet"
-    assert validate.drift_lines(drift, "fail") == validate.drift_lines(drift, "warn") == []
+    assert drift_checks.drift_lines(drift, "fail") == drift_checks.drift_lines(drift, "warn") == []
 
 
 def test_same_kind_of_data_passes():
     drift = compare(reviews(seed=0), reviews(seed=1))
     assert drift["status"] == "ok", drift
     checks = drift["checks"]
-    assert set(checks) == set(validate.DRIFT_CHECKS)
+    assert set(checks) == set(drift_checks.DRIFT_CHECKS)
     assert checks["class_share_delta"]["value"] < 0.1
     assert checks["length_psi"]["value"] < 0.1
     assert checks["vocabulary_overlap_min"]["value"] == 1.0
@@ -75,7 +77,7 @@ def test_class_balance_shift_fails_with_values():
     drift = compare(reviews(positive_rate=0.7), reviews(seed=1, positive_rate=0.2))
     check = drift["checks"]["class_share_delta"]
     assert drift["status"] == "fail" and check["status"] == "fail" and check["value"] > 0.25
-    [line] = validate.drift_lines(drift, "fail")
+    [line] = drift_checks.drift_lines(drift, "fail")
     assert line.startswith("drift check 'class_share_delta'") and "fail threshold 0.25" in line
     assert re.search(r"\(class 'positive' is \d+\.\d% of the rows, reference \d+\.\d%\)$", line), line
 
@@ -112,11 +114,11 @@ def test_new_categories_warn_then_fail():
 def test_different_columns_are_not_compared():
     drift = compare(reviews(department=None), reviews(seed=1))
     assert drift["status"] == "not compared" and "another source" in drift["note"]
-    assert validate.drift_lines(drift, "fail") == []
+    assert drift_checks.drift_lines(drift, "fail") == []
 
 
 def test_null_thresholds_switch_a_level_off():
-    settings = validate.drift_params({"drift": {"class_share_delta": {"fail": None}}})
+    settings = drift_checks.drift_params({"drift": {"class_share_delta": {"fail": None}}})
     assert settings["class_share_delta"] == {"warn": 0.1, "fail": None}
     drift = compare(reviews(positive_rate=0.7), reviews(seed=1, positive_rate=0.2), settings)
     assert drift["checks"]["class_share_delta"]["status"] == "warn" and drift["status"] == "warn"
@@ -134,22 +136,22 @@ def test_null_thresholds_switch_a_level_off():
 ])
 def test_bad_drift_params_are_reported(drift, message):
     with pytest.raises(PipelineError, match=message):
-        validate.drift_params({"drift": drift})
+        drift_checks.drift_params({"drift": drift})
 
 
 def test_params_yaml_drift_section_is_valid():
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    settings = validate.drift_params(params["validate"])
-    assert set(params["validate"]["drift"]) <= set(validate.DRIFT_DEFAULTS)
+    settings = drift_checks.drift_params(params["validate"])
+    assert set(params["validate"]["drift"]) <= set(drift_checks.DRIFT_DEFAULTS)
     assert settings["length_psi"]["fail"] is not None
 
 
 def test_corrupt_reference_is_reported(tmp_path):
     path = tmp_path / "reference_profile.json"
-    assert validate.read_reference(path) is None
+    assert drift_checks.read_reference(path) is None
     path.write_text("{not json")
     with pytest.raises(PipelineError, match="reference_profile.json: drift reference profile is not valid JSON"):
-        validate.read_reference(path)
+        drift_checks.read_reference(path)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -157,7 +159,7 @@ def test_corrupt_reference_is_reported(tmp_path):
 
 def _run_stage(root: Path, frame: pd.DataFrame, drift: dict | None = None) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump({"validate": {**STAGE_PARAMS, **({"drift": drift} if drift else {})}}))
-    write_parquet(frame, root / validate.INPUT, metadata={"kind": "text_classification", "classes": CLASSES})
+    write_parquet(frame, root / artifacts.INGESTED, metadata={"kind": "text_classification", "classes": CLASSES})
     validate.main()
 
 
@@ -169,9 +171,9 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 def test_stage_records_drift_keeps_the_reference_and_stops_on_failure(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _run_stage(tmp_path, reviews())
-    summary = json.loads(validate.SUMMARY.read_text())
+    summary = json.loads(artifacts.VALIDATION_SUMMARY.read_text())
     assert summary["drift"]["status"] == "no reference yet"
-    first_reference = validate.REFERENCE.read_text()
+    first_reference = artifacts.REFERENCE_PROFILE.read_text()
     assert json.loads(first_reference)["rows"] == 400
 
     # A warning: reported on stderr and in the summary, the run goes on, the reference moves on.
@@ -180,10 +182,10 @@ def test_stage_records_drift_keeps_the_reference_and_stops_on_failure(tmp_path, 
     _run_stage(tmp_path, few_new)
     err = capsys.readouterr().err
     assert "validate: warning: drift check 'new_category_share'" in err and "Jackets" in err
-    summary = json.loads(validate.SUMMARY.read_text())
+    summary = json.loads(artifacts.VALIDATION_SUMMARY.read_text())
     assert summary["drift"]["status"] == "warn"
     assert summary["drift"]["checks"]["new_category_share"]["columns"]["department"]["new_values"] == {"Jackets": 10}
-    assert "Jackets" in json.loads(validate.REFERENCE.read_text())["categories"]["department"]
+    assert "Jackets" in json.loads(artifacts.REFERENCE_PROFILE.read_text())["categories"]["department"]
 
     # A failure: the stage stops naming the check and its values, and nothing changes on disk.
     before = _snapshot(tmp_path)
@@ -191,11 +193,11 @@ def test_stage_records_drift_keeps_the_reference_and_stops_on_failure(tmp_path, 
         _run_stage(tmp_path, reviews(seed=2, positive_rate=0.15))
     message = str(error.value)
     assert "drift check 'class_share_delta'" in message and "fail threshold 0.25" in message
-    assert str(validate.REFERENCE) in message and "Nothing was written" in message
+    assert str(artifacts.REFERENCE_PROFILE) in message and "Nothing was written" in message
     assert _snapshot(tmp_path) == before
     assert not [p for p in tmp_path.rglob(".*") if p.name != ".gitignore"]  # no temporaries left
 
     # Accepting the change on purpose: delete the reference, run again.
-    validate.REFERENCE.unlink()
+    artifacts.REFERENCE_PROFILE.unlink()
     _run_stage(tmp_path, reviews(seed=2, positive_rate=0.15))
-    assert json.loads(validate.SUMMARY.read_text())["drift"]["status"] == "no reference yet"
+    assert json.loads(artifacts.VALIDATION_SUMMARY.read_text())["drift"]["status"] == "no reference yet"

@@ -225,15 +225,15 @@ def test_bad_corpora_stop_with_a_clear_message_and_change_nothing(corpus_project
 
 
 def test_a_binary_file_among_good_ones_is_quarantined_with_the_reason(tmp_path: Path):
-    from tasks import validate
+    from tasks.checks import suite as suite_checks
 
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "good.txt").write_text(story(50, seed=1))
     (tmp_path / "c" / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     frame, metadata, _ = ingest({"dataset": "text_corpus", "source": str(tmp_path / "c")})
     checked = kinds.part("language_model", "validate").checked_table(frame, metadata)
-    suite = validate.load_suite(validate.SUITE_DIR / "language_model.json")
-    result = validate.validate_frame(checked, {"min_chars": 3, "min_corpus_tokens": 50}, suite, classes=[])
+    suite = suite_checks.load_suite(suite_checks.SUITE_DIR / "language_model.json")
+    result = suite_checks.validate_frame(checked, {"min_chars": 3, "min_corpus_tokens": 50}, suite, classes=[])
     # One reason per column: the first failing check in suite order.
     assert result.quarantine["reason"].tolist() == ["text contains NUL bytes (a binary file?)"]
     assert result.accepted["id"].str.endswith("good.txt").all()

@@ -232,14 +232,16 @@ def test_dataset_names_and_kinds_match_the_profiles():
 
 
 def test_suite_parameters_and_drift_defaults_match_validate():
-    from tasks import validate
+    from tasks.checks import drift as drift_checks
+    from tasks.checks import suite as suite_checks
 
     for kind, names in schema.SUITE_PARAMETERS.items():
-        suite = validate.load_suite(validate.SUITE_DIR / f"{kind}.json")
-        assert sorted(names) == [name for name in validate.referenced_parameters(suite) if name not in validate.DATA_PARAMETERS]
+        suite = suite_checks.load_suite(suite_checks.SUITE_DIR / f"{kind}.json")
+        assert sorted(names) == [name for name in suite_checks.referenced_parameters(suite)
+                                 if name not in suite_checks.DATA_PARAMETERS]
     drift = schema.DRIFT.keys
-    assert set(drift) == set(validate.DRIFT_DEFAULTS)
-    for name, default in validate.DRIFT_DEFAULTS.items():
+    assert set(drift) == set(drift_checks.DRIFT_DEFAULTS)
+    for name, default in drift_checks.DRIFT_DEFAULTS.items():
         entry = drift[name]
         got = {level: key.default for level, key in entry.keys.items()} if isinstance(entry, schema.Section) else entry.default
         assert got == default, name

@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from tasks import validate
+from tasks.checks import suite
+from tasks.core import artifacts
 from tasks.core.common import PipelineError, run_main, write_parquet
 from tasks.checks.eda import write_eda_plots
 
@@ -51,15 +53,15 @@ def make_frame(rows: int = 10, rating: bool = True, metadata: bool = True) -> pd
 def test_suite_file_is_a_gx_suite():
     import great_expectations as gx
 
-    spec = validate.load_suite()
-    suite = gx.ExpectationSuite(**spec)
-    assert len(suite.expectations) == len(spec["expectations"])
-    assert {e["meta"]["scope"] for e in spec["expectations"]} == set(validate.SCOPES)
+    spec = suite.load_suite()
+    gx_suite = gx.ExpectationSuite(**spec)
+    assert len(gx_suite.expectations) == len(spec["expectations"])
+    assert {e["meta"]["scope"] for e in spec["expectations"]} == set(suite.SCOPES)
 
 
 def test_valid_frame_passes():
     frame = make_frame()
-    result = validate.validate_frame(frame, PARAMS)
+    result = suite.validate_frame(frame, PARAMS)
     assert result.summary["success"] is True
     assert result.summary["rows_in"] == result.summary["rows_accepted"] == 10
     assert result.summary["rows_quarantined"] == 0 and result.summary["quarantine_reasons"] == {}
@@ -84,7 +86,7 @@ def test_row_problems_are_quarantined_with_their_reason():
     frame.loc[8, "rating"] = float("nan")
     frame.loc[9, "id"] = "r10"  # same id as row 10: row 9 comes first and is kept
     frame.loc[11, "id"] = pd.NA
-    result = validate.validate_frame(frame, PARAMS)
+    result = suite.validate_frame(frame, PARAMS)
 
     assert result.quarantine["reason"].tolist() == [
         "text is missing",
@@ -116,7 +118,7 @@ def test_duplicate_keeps_the_first_clean_row_and_reasons_are_per_column():
     frame.loc[1, "id"] = "r0"
     frame.loc[0, "text"] = ""  # the first r0 is bad anyway: the second one stays
     frame.loc[2, "id"] = "r0"  # a third r0 after the kept one goes
-    result = validate.validate_frame(frame, PARAMS)
+    result = suite.validate_frame(frame, PARAMS)
     reasons = result.quarantine[["text", "reason"]].values.tolist()
     # The bad first r0 is also a duplicate of the kept one; its text reason comes first.
     assert reasons == [["", "text is empty; duplicate id"], ["review number 2 is bad", "duplicate id"]]
@@ -125,7 +127,7 @@ def test_duplicate_keeps_the_first_clean_row_and_reasons_are_per_column():
 
 
 def test_rating_checks_are_skipped_without_a_rating_column():
-    result = validate.validate_frame(make_frame(rating=False, metadata=False), PARAMS)
+    result = suite.validate_frame(make_frame(rating=False, metadata=False), PARAMS)
     assert result.summary["rows_accepted"] == 10
     assert not [e for e in result.summary["expectations"] if e["column"] == "rating"]
 
@@ -135,8 +137,8 @@ def test_thresholds_come_from_params():
     frame.loc[0, "text"] = "a rather longer review, 35 chars.."
     frame.loc[frame["label"] == 0, "rating"] = 2.0
     frame.loc[2, "rating"] = 1.0
-    assert validate.validate_frame(frame, PARAMS).summary["rows_quarantined"] == 0
-    result = validate.validate_frame(frame, {**PARAMS, "max_chars": 30, "rating_min": 2})
+    assert suite.validate_frame(frame, PARAMS).summary["rows_quarantined"] == 0
+    result = suite.validate_frame(frame, {**PARAMS, "max_chars": 30, "rating_min": 2})
     assert result.quarantine["reason"].tolist() == [
         "text length outside [3, 30] chars", "rating 1 outside [2, 5]"]
 
@@ -144,7 +146,7 @@ def test_thresholds_come_from_params():
 @pytest.mark.parametrize("bad", [{"min_rows": None}, {"min_chars": "three"}, {"min_class_fraction": 0.7}])
 def test_bad_params_are_reported(bad):
     with pytest.raises(PipelineError, match="params.yaml: validate"):
-        validate.validate_frame(make_frame(), {**PARAMS, **bad})
+        suite.validate_frame(make_frame(), {**PARAMS, **bad})
 
 
 # --------------------------------------------------------------------------- table-level failures
@@ -180,7 +182,7 @@ TABLE_FAILURES = [
 
 def _run_stage(tmp_path: Path, frame: pd.DataFrame, params: dict = PARAMS) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"validate": params}))
-    write_parquet(frame, tmp_path / validate.INPUT, metadata=METADATA)
+    write_parquet(frame, tmp_path / artifacts.INGESTED, metadata=METADATA)
     validate.main()
 
 
@@ -209,7 +211,7 @@ def test_table_failure_stops_and_writes_nothing(tmp_path, monkeypatch, breaker, 
 def test_table_failure_exits_non_zero(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"validate": PARAMS}))
-    write_parquet(_rare_class(make_frame()), tmp_path / validate.INPUT, metadata=METADATA)
+    write_parquet(_rare_class(make_frame()), tmp_path / artifacts.INGESTED, metadata=METADATA)
     with pytest.raises(SystemExit) as exit_info:
         run_main(validate.main)
     assert exit_info.value.code != 0
@@ -226,10 +228,10 @@ def test_stage_writes_outputs_data_docs_and_eda(tmp_path, monkeypatch):
     frame.loc[0, "text"] = ""
     _run_stage(tmp_path, frame)
 
-    accepted = pd.read_parquet(validate.ACCEPTED)
-    quarantine = pd.read_parquet(validate.QUARANTINE)
+    accepted = pd.read_parquet(artifacts.VALIDATED)
+    quarantine = pd.read_parquet(artifacts.QUARANTINE)
     assert len(accepted) == 11 and quarantine["reason"].tolist() == ["text is empty"]
-    summary = json.loads(validate.SUMMARY.read_text())
+    summary = json.loads(artifacts.VALIDATION_SUMMARY.read_text())
     assert summary["rows_in"] == 12 and summary["rows_accepted"] == 11 and summary["rows_quarantined"] == 1
     assert summary["quarantine_reasons"] == {"text is empty": 1}
     assert summary["data_docs"] == "reports/data_docs/index.html"
@@ -262,4 +264,4 @@ def test_a_generic_table_rating_column_of_any_type_validates(tmp_path, monkeypat
     if text:
         frame.loc[[0, 1], "rating"] = text
     _run_stage(tmp_path, frame, {**PARAMS, "rating_min": "auto", "rating_max": "auto"})
-    assert len(pd.read_parquet(validate.QUARANTINE)) == (2 if text else 0)
+    assert len(pd.read_parquet(artifacts.QUARANTINE)) == (2 if text else 0)
