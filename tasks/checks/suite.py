@@ -171,7 +171,7 @@ def _run_scope(context, batch_definition, suite_name: str, scope: str, specs: li
     configs = [{key: spec[key] for key in ("type", "kwargs", "meta", "notes") if key in spec} for spec in specs]
     suite = gx.ExpectationSuite(name=f"{suite_name}.{scope}", expectations=configs)
     if len(suite.expectations) != len(configs):  # GX logs and drops invalid configurations
-        raise PipelineError(f"{SUITE_FILE}: GX rejected {len(configs) - len(suite.expectations)} "
+        raise PipelineError(f"{SUITE_DIR / (suite_name + '.json')}: GX rejected {len(configs) - len(suite.expectations)} "
                             f"'{scope}' expectation(s) as invalid (see the log above)")
     suite = context.suites.add(suite)
     definition = context.validation_definitions.add(

@@ -564,7 +564,7 @@ def _levels(warn: float, fail: float, kind: Number, lower_is_worse: bool = False
                    checks=(levels_in_order(lower_is_worse),))
 
 
-DRIFT = Section({  # defaults: tasks/validate.py DRIFT_DEFAULTS
+DRIFT = Section({  # defaults: tasks/checks/drift.py DRIFT_DEFAULTS
     "class_share_delta": _levels(0.1, 0.25, SHARE),
     "length_psi": _levels(0.1, 0.25, Number(ge=0)),
     "vocabulary_overlap_min": _levels(0.8, 0.6, SHARE, lower_is_worse=True),
