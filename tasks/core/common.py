@@ -266,6 +266,12 @@ def read_parquet(path: str | Path, stage_hint: str = "the previous stage"):
     return pd.read_parquet(path)
 
 
+def nltk_mirror() -> Path | None:
+    """The offline NLTK data beside the checkout (``../shared/nltk_data``), when NLTK_DATA is unset."""
+    mirror = Path.cwd().resolve().parent / "shared" / "nltk_data"
+    return mirror if not os.environ.get("NLTK_DATA") and mirror.is_dir() else None
+
+
 def configure_nltk_data() -> None:
     """Point NLTK at its data: NLTK_DATA if set, else ../shared/nltk_data beside the checkout.
 
@@ -274,11 +280,24 @@ def configure_nltk_data() -> None:
     """
     import nltk
 
-    if os.environ.get("NLTK_DATA"):
-        return
-    mirror = Path.cwd().resolve().parent / "shared" / "nltk_data"
-    if mirror.is_dir() and str(mirror) not in nltk.data.path:
+    mirror = nltk_mirror()
+    if mirror is not None and str(mirror) not in nltk.data.path:
         nltk.data.path.insert(0, str(mirror))
+
+
+def find_nltk_data(resource: str) -> Path | None:
+    """Where NLTK would find ``resource`` (``corpora/movie_reviews``: the folder, else its zip),
+    searching its data path in its order without importing NLTK (which costs seconds); None
+    when it is not there."""
+    mirror = nltk_mirror()
+    folders = [mirror] if mirror else []
+    folders += [Path(entry) for entry in os.environ.get("NLTK_DATA", "").split(os.pathsep) if entry]
+    folders += [Path.home() / "nltk_data", *(Path(sys.prefix) / sub for sub in ("nltk_data", "share/nltk_data", "lib/nltk_data")),
+                *map(Path, ("/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data", "/usr/local/lib/nltk_data"))]
+    for candidate in [folder / resource for folder in folders] + [folder / f"{resource}.zip" for folder in folders]:
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def ensure_nltk_resource(resource: str, package: str):

@@ -63,9 +63,12 @@ def _read_limited(url: str, response, max_bytes: int) -> bytes:
 def resolve_named(name: str, location: str) -> str:
     """A named source's file: ``nltk`` looks on NLTK's data path, ``sklearn`` in the installed package."""
     if name == "nltk":
-        from tasks.core.common import ensure_nltk_resource
+        from tasks.core.common import ensure_nltk_resource, find_nltk_data
 
-        resource = ensure_nltk_resource(location, location.rsplit("/", 1)[-1])
+        found = find_nltk_data(location)
+        if found is not None:
+            return str(found)
+        resource = ensure_nltk_resource(location, location.rsplit("/", 1)[-1])  # NLTK may download it
         return resource.zipfile.filename if hasattr(resource, "zipfile") else resource.path
     if name == "sklearn":
         import importlib.util
