@@ -337,19 +337,27 @@ def _values(keys: dict[str, Any], given: dict[str, Any], valid: set[str]) -> dic
     return values
 
 
-def section_problems(section: Section, given: dict[str, Any], where: str) -> list[str]:
-    """Every problem of one mapping: unknown keys, bad values, missing required keys, cross-key checks."""
+def _entry_problems(given: dict[str, Any], where: str, key_of: Callable[[str], Any],
+                    unknown: Callable[[Any], str]) -> tuple[list[str], set[str]]:
+    """Each entry of ``given`` checked against the key ``key_of`` finds for its name (None: an
+    unknown key, reported by ``unknown``); the problems and the names whose value is valid."""
     problems: list[str] = []
     valid: set[str] = set()
     for name, value in given.items():
-        key = section.keys.get(name) if isinstance(name, str) else None
+        key = key_of(name) if isinstance(name, str) else None
         if key is None:
-            problems.append(_unknown(where, name, list(section.keys)))
+            problems.append(unknown(name))
             continue
         found = _value_problems(f"{where}.{name}", key, value)
         problems += found
         if not found:
             valid.add(name)
+    return problems, valid
+
+
+def section_problems(section: Section, given: dict[str, Any], where: str) -> list[str]:
+    """Every problem of one mapping: unknown keys, bad values, missing required keys, cross-key checks."""
+    problems, valid = _entry_problems(given, where, section.keys.get, lambda name: _unknown(where, name, list(section.keys)))
     for name, key in section.keys.items():
         if isinstance(key, Key) and key.required and name not in given:
             problems.append(_missing(f"{where}.{name}", key))
@@ -375,23 +383,13 @@ class Staged:
 
 
 def staged_problems(staged: Staged, given: dict[str, Any], where: str) -> list[str]:
-    shared_keys, problems = staged.shared.keys, []
+    shared_keys = staged.shared.keys
     readers: dict[str, list[str]] = {}
     for kind, section in staged.kinds.items():
         for name in section.keys:
             readers.setdefault(name, []).append(f"{where}.{kind}")
-    valid: set[str] = set()
-    for name, value in given.items():
-        if name in staged.kinds:
-            continue
-        key = shared_keys.get(name) if isinstance(name, str) else None
-        if key is None:
-            problems.append(_unknown(where, name, [*shared_keys, *staged.kinds], readers))
-            continue
-        found = _value_problems(f"{where}.{name}", key, value)
-        problems += found
-        if not found:
-            valid.add(name)
+    problems, valid = _entry_problems({name: value for name, value in given.items() if name not in staged.kinds}, where,
+                                      shared_keys.get, lambda name: _unknown(where, name, [*shared_keys, *staged.kinds], readers))
     shared = {name: value for name, value in given.items() if name in shared_keys}
     present = [kind for kind in staged.kinds if isinstance(given.get(kind), dict)]
     for kind, section in staged.kinds.items():
@@ -404,17 +402,13 @@ def staged_problems(staged: Staged, given: dict[str, Any], where: str) -> list[s
         if not isinstance(own, dict):
             problems.append(f"{FILE}: {prefix}: must be {section.describe()}, not {show(own)}")
             continue
-        own_valid: set[str] = set()
-        for name, value in own.items():
-            key = section.keys.get(name, shared_keys.get(name)) if isinstance(name, str) else None
-            if key is None:
-                others = {str(name): [place for place in readers.get(str(name), []) if place != prefix]}
-                problems.append(_unknown(prefix, name, list(section.keys), others))
-                continue
-            found = _value_problems(f"{prefix}.{name}", key, value)
-            problems += found
-            if not found:
-                own_valid.add(name)
+        def unknown(name: Any, prefix: str = prefix, section: Section = section) -> str:
+            others = {str(name): [place for place in readers.get(str(name), []) if place != prefix]}
+            return _unknown(prefix, name, list(section.keys), others)
+
+        found, own_valid = _entry_problems(own, prefix, lambda name, section=section: section.keys.get(name, shared_keys.get(name)),
+                                           unknown)
+        problems += found
         for name, key in section.keys.items():
             if isinstance(key, Key) and key.required and name not in own:
                 problems.append(_missing(f"{prefix}.{name}", key))
