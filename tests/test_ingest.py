@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import SHARED
+
 from tasks.core.common import PipelineError
 from tasks.ingest import ingest
-from tasks.readers.tables import read_one_table, read_source
 from tasks.readers import sources
+from tasks.readers.tables import read_one_table, read_source
 
 CLOTHING = SHARED / "data" / "womens_clothing_ecommerce_reviews.csv.gz"
 IMDB = SHARED / "data" / "imdb_train.csv.gz"
@@ -151,8 +151,8 @@ def test_auto_source_is_the_profile_own_data_or_a_clear_error(monkeypatch):
 
 
 def test_a_single_file_profile_given_several_files_names_them():
-    from tasks.readers.datasets import SourceFile
     from tasks.readers.sequences import digits
+    from tasks.readers.tables import SourceFile
 
     files = [SourceFile("a.ts", "a.ts", b""), SourceFile("b.ts", "b.ts", b"")]
     with pytest.raises(PipelineError, match=r"'x_\*\.ts': the digits profile reads one file, the source matched 2 \(a.ts, b.ts"):

@@ -156,3 +156,39 @@ def test_an_edit_reruns_exactly_the_stages_that_run_it(trained_copy, edit, expec
     assert changed_stages(root) == expected
     if not expected:
         assert up_to_date(run(["dvc", "status"], root).stdout)
+
+
+def _project_modules() -> list[str]:
+    return sorted(".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for path in (ROOT / "tasks").rglob("*.py") if "__pycache__" not in path.parts)
+
+
+STAGE_MODULES = {f"tasks.{stage}" for stage in STAGES} | {"tasks.predict", "tasks.generate"}
+
+
+def test_no_module_imports_a_stage_module():
+    for module in _project_modules():
+        path = stagecode.module_file(module, ROOT).relative_to(ROOT).as_posix()
+        imported = set(stagecode._imported(path, module, str(ROOT)))
+        assert not imported & STAGE_MODULES, f"{module} imports {sorted(imported & STAGE_MODULES)}"
+
+
+def test_no_import_circles():
+    """Counting a package as importing its __init__'s imports, the module graph is acyclic."""
+    graph = {}
+    for module in _project_modules():
+        path = stagecode.module_file(module, ROOT).relative_to(ROOT).as_posix()
+        graph[module] = [name for name in stagecode._imported(path, module, str(ROOT)) if name != module]
+    state: dict[str, int] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        if state.get(module) == 2:
+            return
+        assert state.get(module) != 1, " -> ".join(trail + [module])
+        state[module] = 1
+        for name in graph.get(module, []):
+            visit(name, trail + [module])
+        state[module] = 2
+
+    for module in graph:
+        visit(module, [])

@@ -26,12 +26,12 @@ import pandas as pd
 from tasks.core.common import PipelineError
 from tasks.readers.datasets import (
     Ingested,
-    SourceFile,
     content_id,
     only_file,
     read_tables,
     require_columns,
 )
+from tasks.readers.tables import SourceFile
 
 BENGIO_SPLIT = {"method": "contiguous", "train_tokens": 800_000, "validation_tokens": 200_000,
                 "reference": "Bengio et al. 2003, A Neural Probabilistic Language Model: Brown corpus split"}

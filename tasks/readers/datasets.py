@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.core.common import PipelineError
+from tasks.readers.tables import SourceFile, read_table
 
 CLOTHING_COLUMNS = {
     "Clothing ID": "clothing_id",
@@ -35,15 +36,6 @@ CLOTHING_COLUMNS = {
 SENTIMENT_CLASSES = ["negative", "positive"]
 POSITIVE_WORDS = {"1", "pos", "positive", "true", "yes"}
 NEGATIVE_WORDS = {"0", "neg", "negative", "false", "no"}
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of a source: where it came from (for messages), its name (for its type) and bytes."""
-
-    source: str
-    name: str
-    data: bytes
 
 
 def only_file(files: list[SourceFile], params: dict[str, Any]) -> SourceFile:
@@ -137,8 +129,6 @@ def _snake(name: str) -> str:
 
 def read_tables(files: list[SourceFile]) -> list[tuple[str, pd.DataFrame]]:
     """Each tabular file parsed (CSV, TSV, Parquet, JSONL; optionally gzipped)."""
-    from tasks.readers.tables import read_table
-
     return [(file.source, read_table(file.data, file.name, file.source)) for file in files]
 
 

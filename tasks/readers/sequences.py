@@ -28,12 +28,12 @@ from tasks.core.common import PipelineError
 from tasks.inputs import series as series_input
 from tasks.readers.datasets import (
     Ingested,
-    SourceFile,
     natural_key,
     only_file,
     read_tables,
     require_columns,
 )
+from tasks.readers.tables import SourceFile
 
 ARCHIVE_SPLIT = re.compile(r"_(TRAIN|TEST)\.ts$", re.IGNORECASE)
 

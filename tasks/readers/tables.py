@@ -5,6 +5,7 @@ import csv
 import gzip
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,15 @@ import pandas as pd
 
 from tasks.core.common import PipelineError
 from tasks.readers import profiles, sources
-from tasks.readers.datasets import SourceFile
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source: where it came from (for messages), its name (for its type) and bytes."""
+
+    source: str
+    name: str
+    data: bytes
 
 
 def check_text_bytes(data: bytes, source: str) -> None:
