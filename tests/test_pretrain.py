@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from conftest import commit_all, make_project, run, synthetic_reviews, up_to_date
-from tasks.targets import classification
+from tasks.targets import VALIDATION_PROBABILITIES, classification
+from tasks.targets.classifier import baseline as classifier_baseline
+from tasks.targets.classifier import train as classifier_train
 from tasks.networks import lm
 from tasks.core.common import PipelineError
 from tasks.baselines.tfidf import TfidfLogistic
@@ -65,7 +67,7 @@ def test_log_loss_scorer_prefers_calibrated_probabilities():
     labels = np.array([0, 1] * 50)
     calibrated = np.where(labels == 1, 0.9, 0.1)
     timid = np.where(labels == 1, 0.6, 0.4)  # the same ranking and decisions, less sure
-    score = classification.log_loss_scorer(["negative", "positive"])
+    score = classifier_baseline.log_loss_scorer(["negative", "positive"])
     assert score(labels, calibrated) > score(labels, timid)
     assert score(labels, 1 - calibrated) < score(labels, timid)
 
@@ -75,10 +77,10 @@ def test_ensemble_weight_follows_the_better_model():
     labels = rng.integers(0, 2, 400)
     good = np.clip(labels * 0.8 + 0.1 + rng.normal(0, 0.05, 400), 0.01, 0.99)
     noise = rng.random(400)
-    assert classification.ensemble_weight(labels, good, noise) == 1.0
-    assert classification.ensemble_weight(labels, noise, good) == 0.0
+    assert classifier_train.ensemble_weight(labels, good, noise) == 1.0
+    assert classifier_train.ensemble_weight(labels, noise, good) == 0.0
     three = rng.dirichlet(np.ones(3), 400)
-    assert 0 <= classification.ensemble_weight(rng.integers(0, 3, 400), three, three[:, ::-1]) <= 1
+    assert 0 <= classifier_train.ensemble_weight(rng.integers(0, 3, 400), three, three[:, ::-1]) <= 1
 
 
 def test_a_fixed_ensemble_weight_mixes_as_set_and_a_bad_one_is_named(tmp_path: Path):
@@ -86,15 +88,15 @@ def test_a_fixed_ensemble_weight_mixes_as_set_and_a_bad_one_is_named(tmp_path: P
 
     labels = np.array([0, 1, 1, 0])
     rnn, baseline = np.array([0.2, 0.9, 0.6, 0.4]), np.array([0.1, 0.5, 0.8, 0.3])
-    np.save(tmp_path / classification.VALIDATION_PROBABILITIES, baseline)
+    np.save(tmp_path / VALIDATION_PROBABILITIES, baseline)
     (tmp_path / "base.npz").write_bytes(b"baseline model")
     (tmp_path / "model").mkdir()
     params = {"ensemble": "baseline", "ensemble_weight": 0.25}
-    mixed, card = classification.ensemble(params, labels, rnn, tmp_path, "base.npz", tmp_path / "model", "train.x")
+    mixed, card = classifier_train.ensemble(params, labels, rnn, tmp_path, "base.npz", tmp_path / "model", "train.x")
     assert np.allclose(mixed, 0.25 * rnn + 0.75 * baseline) and card["rnn_weight"] == 0.25
     assert (tmp_path / "model/base.npz").read_bytes() == b"baseline model"  # the served model carries the baseline
     with pytest.raises(PipelineError, match="train.x.ensemble_weight must be auto or a number from 0 to 1, not 2"):
-        classification.ensemble({**params, "ensemble_weight": 2}, labels, rnn, tmp_path, "base.npz", tmp_path, "train.x")
+        classifier_train.ensemble({**params, "ensemble_weight": 2}, labels, rnn, tmp_path, "base.npz", tmp_path, "train.x")
 
 
 @pytest.mark.parametrize("weighting", ["tfidf", "nb"])

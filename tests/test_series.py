@@ -11,6 +11,7 @@ import pytest
 
 from conftest import SHARED, commit_all, make_project, run, up_to_date
 from tasks.targets import classification
+from tasks.targets.classifier.baseline import macro_f1_scorer
 from tasks.inputs import series
 from tasks.core.common import PipelineError
 from tasks.ingest import ingest
@@ -237,7 +238,7 @@ def test_baseline_reads_each_series_shape_resampled_and_saves_it(tmp_path: Path)
     assert features.shape == (2, 7 * 2 + 1 + 5 * 2)
     np.testing.assert_allclose(features[0, 15:], series.resample(items[0], 5).ravel())
     assert series.summary_features(items[:2]).shape == (2, 15)  # shape_steps 0: summaries only
-    model = series.SummaryLogistic.fit(items, labels, items, labels, classification.macro_f1_scorer(list(SHAPES)),
+    model = series.SummaryLogistic.fit(items, labels, items, labels, macro_f1_scorer(list(SHAPES)),
                                        [1.0], shape_steps=5)
     model.save(tmp_path / "baseline.npz")
     loaded = series.SummaryLogistic.load(tmp_path / "baseline.npz")

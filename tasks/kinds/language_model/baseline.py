@@ -9,7 +9,7 @@ import numpy as np
 from tasks.core.common import read_parquet
 from tasks.inputs import vocabulary
 from tasks.kinds.language_model import NGRAM_FILE, test_stream, token_stream
-from tasks.targets.classification import VALIDATION_PROBABILITIES
+from tasks.targets import VALIDATION_PROBABILITIES
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     model = KneserNey.fit(streams["train"], meta["vocab_size"], order=params["order"], discount=params["discount"])
     fitted = time.perf_counter() - started
     model.save(out_dir / NGRAM_FILE)
-    # A language model is not ensembled with its baseline (tasks/targets/classification.py): an empty file,
+    # A language model is not ensembled with its baseline (tasks/targets/classifier/train.py): an empty file,
     # so that changing the baseline never reruns training, which depends on this file.
     np.save(out_dir / VALIDATION_PROBABILITIES, np.zeros(0, np.float32))
     metrics: dict[str, Any] = {"model": f"interpolated Kneser-Ney, order {params['order']}",

@@ -1,8 +1,9 @@
 """Series classification: a numeric sequence in (steps x features), one of K classes out.
 
 Input: numeric series (:mod:`tasks.inputs.series`: missing values, length rules, scaling fitted on
-train and built into the model). Target: classes (:mod:`tasks.targets.classification`). The saved
-model takes a batch of series padded at the end with NaN and returns class probabilities.
+train and built into the model). Target: classes (:mod:`tasks.targets.classification`; the stages
+it shares with text classification, :mod:`tasks.targets.classifier`). The saved model takes a
+batch of series padded at the end with NaN and returns class probabilities.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any
 SCALER_FILE = "scaler.json"
 META_FILE = "meta.json"
 BASELINE_FILE = "summary_logistic.npz"  # the baseline stage's model, copied beside an ensembled RNN
-PREDICTED = "predicted_"  # the prefix of every column predict adds
 
 
 def read_features(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.core.common import PipelineError
-from tasks.targets import classification
+from tasks.targets.labels import labelled_summary
 
 
 def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -15,11 +15,6 @@ def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, 
 
 
 def ingest_summary(frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
-    classes = metadata["classes"]
-    return {
-        "classes": classes,
-        "n_features": metadata["n_features"],
-        "steps": {"min": int(frame["n_steps"].min()), "max": int(frame["n_steps"].max())},
-        "source_split": frame["split"].value_counts().to_dict() if "split" in frame else None,
-        "labels": classification.label_counts(frame, classes),
-    }
+    return labelled_summary(frame, metadata, n_features=metadata["n_features"],
+                            steps={"min": int(frame["n_steps"].min()), "max": int(frame["n_steps"].max())},
+                            source_split=frame["split"].value_counts().to_dict() if "split" in frame else None)

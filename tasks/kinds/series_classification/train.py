@@ -6,62 +6,28 @@ from typing import Any
 
 import numpy as np
 
-from tasks.core.common import read_parquet
 from tasks.inputs import series
 from tasks.kinds.series_classification import BASELINE_FILE, read_features
-from tasks.kinds.series_classification.predict import Predictor
-from tasks.targets import classification
+from tasks.kinds.series_classification.served import Predictor
+from tasks.targets.classifier import train as fitting
+
+WHERE = "train.series_classification"
 
 
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
-    """Fit the classifier over scaled, masked series; save it (scaler inside) and its card."""
-    from tasks.core.artifacts import BASELINE_DIR, write_card
+    """Fit the classifier over scaled, masked series (padded with NaN); save it (scaler inside) and its card."""
     from tasks.networks.model import build_series_classifier
-    from tasks.networks.training import (
-        configure_tensorflow,
-        distribution,
-        padding_fraction,
-        ragged_dataset,
-    )
+    from tasks.networks.training import padding_fraction
 
-    device = configure_tensorflow(params)
     scaler, meta = read_features(tokenized_dir)
-    classes = meta["classes"]
-    tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
-    with distribution(params) as replicas:
-        inputs = {name: (series.unpack(table["values"], meta["n_features"]), classification.label_array(table, classes))
-                  for name, table in tables.items()}
-        data = {name: ragged_dataset(*inputs[name], params["batch_size"] * replicas, params["seed"], shuffle=name == "train",
-                                     pad_value=np.nan)
-                for name in tables}
-
-        def train_epoch(epoch: int):  # epoch k's order from (seed, k) alone: a resumed run reads the same batches
-            return ragged_dataset(*inputs["train"], params["batch_size"] * replicas, params["seed"], shuffle=True,
-                                  pad_value=np.nan, epoch=epoch)
-
-        model = build_series_classifier(params, scaler, len(classes))
-        summary = classification.fit_classifier(
-            model, train_epoch, data["validation"], classification.label_array(tables["train"], classes), classes, params, live_dir,
-            checkpoint_dir, "train.series_classification")
-    model.save(model_dir / "model.keras")
-    labels = tables["validation"]["label"].to_numpy().astype(int)
-    validation = series.unpack(tables["validation"]["values"], meta["n_features"])
-    rnn = Predictor.of(model, classes, meta["n_features"]).probabilities_of_clean(validation)
-    combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
-                                                 "train.series_classification")
-    decision, rnn_threshold = classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
-                                                           "train.series_classification")
-    summary.update(decision)
-    write_card(model_dir, {
-        "kind": meta["kind"],
-        "classes": classes,
-        "threshold": summary["threshold"],
-        "rnn_threshold": rnn_threshold,
-        "ensemble": ensemble,
-        "n_features": meta["n_features"],
-        "feature_names": meta.get("feature_names"),
-        "clean": meta["clean"],
-        "params": params,
-    })
-    return {**device, "replicas": replicas, **summary,
-            "padding_fraction": round(padding_fraction(data["train"], lambda batch: np.isnan(batch).any(axis=-1)), 4)}
+    classes, n_features = meta["classes"], meta["n_features"]
+    fitted = fitting.fit(params, tokenized_dir, classes, WHERE, live_dir, checkpoint_dir,
+                         lambda table: series.unpack(table["values"], n_features),
+                         lambda: (build_series_classifier(params, scaler, len(classes)), None, None), pad_value=np.nan)
+    fitted.model.save(model_dir / "model.keras")
+    validation = series.unpack(fitted.tables["validation"]["values"], n_features)
+    rnn = Predictor.of(fitted.model, classes, n_features).probabilities_of_clean(validation)
+    summary, _ = fitting.serve(params, meta, fitted, rnn, model_dir, BASELINE_FILE, WHERE, {
+        "n_features": n_features, "feature_names": meta.get("feature_names")})
+    return {**summary,
+            "padding_fraction": round(padding_fraction(fitted.train_data, lambda batch: np.isnan(batch).any(axis=-1)), 4)}

@@ -5,10 +5,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.core.common import read_parquet
 from tasks.inputs import vocabulary
 from tasks.kinds.text_classification import BASELINE_FILE
-from tasks.targets import classification
+from tasks.targets.classifier.baseline import fit_baseline, log_loss_scorer
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -19,16 +18,10 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     """
     from tasks.baselines.tfidf import TfidfLogistic
 
-    meta = json.loads((tokenized_dir / vocabulary.META_FILE).read_text())
-    classes = meta["classes"]
-    splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in ("train", "validation", "test")}
-    labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
-    model = TfidfLogistic.fit(splits["train"]["text"], labels["train"], splits["validation"]["text"], labels["validation"],
-                              classification.log_loss_scorer(classes), params["ngram_range"], params["min_df"], params["max_features"], params["C"],
-                              params.get("weighting", "tfidf"))
-    model.save(out_dir / BASELINE_FILE)
-    probabilities = {name: model.probabilities(splits[name]["text"]) for name in ("validation", "test")}
-    return classification.baseline_report(model.description, labels, probabilities, classes, out_dir)
+    classes = json.loads((tokenized_dir / vocabulary.META_FILE).read_text())["classes"]
+    return fit_baseline(clean_dir, classes, lambda split: split["text"], lambda *data: TfidfLogistic.fit(
+        *data, log_loss_scorer(classes), params["ngram_range"], params["min_df"], params["max_features"], params["C"],
+        params.get("weighting", "tfidf")), out_dir / BASELINE_FILE)
 
 
 def baseline_headline(metrics: dict[str, Any]) -> str:

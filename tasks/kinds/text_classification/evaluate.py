@@ -6,29 +6,16 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.kinds.text_classification.predict import Predictor
-from tasks.targets import classification
+from tasks.kinds.text_classification.served import Predictor
+from tasks.targets.classifier import evaluate as classifier
 
 
 def evaluate(model_dir: Path, test: pd.DataFrame, params: dict[str, Any], baseline: dict[str, Any] | None,
              plots_dir: Path, report_dir: Path) -> dict[str, Any]:
-    """Test metrics, plots (confusion, ROC, PR), per-slice metrics and the worst errors."""
-    from tasks.core.common import write_json
-
-    predictor = Predictor(model_dir)
-    texts = test["text"].tolist()
-    rnn = predictor.rnn_probabilities(texts)
-    probabilities = predictor.probabilities_of_clean(texts, rnn)
-    labels = test["label"].to_numpy().astype(int)
-    classes, threshold = predictor.classes, predictor.threshold
-    metrics = classification.score_test_split(predictor, labels, rnn, probabilities, plots_dir)
-    write_json(report_dir / "slices.json", classification.slice_metrics(
-        test, probabilities, threshold, params["slice_columns"], "n_tokens", params["length_buckets"]))
-    classification.worst_examples(test, probabilities, classes, threshold, params["worst_examples"],
-                                  ["raw_text", "text"]).to_csv(report_dir / "worst_examples.csv", index=False)
-    if baseline:
-        metrics["baseline"] = baseline.get("test", baseline)
-    return metrics
+    """Test metrics, plots (confusion, ROC, PR), metrics per slice column and length, the worst
+    errors with their raw and cleaned text (:func:`tasks.targets.classifier.evaluate.evaluate`)."""
+    return classifier.evaluate(Predictor(model_dir), test["text"].tolist(), test, params, baseline, plots_dir, report_dir,
+                               params["slice_columns"], "n_tokens", ["raw_text", "text"])
 
 
 def headline(metrics: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.core.common import PipelineError
-from tasks.targets import classification
+from tasks.targets.labels import labelled_summary
 
 
 def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -15,10 +15,5 @@ def adopt(frame: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, 
 
 
 def ingest_summary(frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
-    classes = metadata["classes"]
-    return {
-        "rows_without_text": int(frame["text"].isna().sum()),
-        "classes": classes,
-        "rating_scale": metadata.get("rating_scale"),
-        "labels": classification.label_counts(frame, classes),
-    }
+    return labelled_summary(frame, metadata, rows_without_text=int(frame["text"].isna().sum()),
+                            rating_scale=metadata.get("rating_scale"))

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.core.common import PipelineError, read_parquet
+from tasks.core.common import PipelineError
 from tasks.inputs import vocabulary
 from tasks.kinds.text_classification import BASELINE_FILE
-from tasks.targets import classification
+from tasks.targets.classifier import train as fitting
+from tasks.targets.labels import is_binary
 
 
 def _sequences(table: pd.DataFrame) -> list[np.ndarray]:
@@ -31,6 +32,7 @@ def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretra
     from tasks.core.artifacts import read_pretrained_card
     from tasks.inputs.vocabulary import vocabulary_digest
     from tasks.networks import lm
+    from tasks.networks.fit import Phase
     from tasks.networks.model import initialise_from_language_model
 
     card = read_pretrained_card(pretrained_dir)
@@ -45,8 +47,8 @@ def build(params: dict[str, Any], meta: dict[str, Any], words: list[str], pretra
               "embedding_dim": architecture["embedding_dim"], "bidirectional": False}
     classifier = build_text_classifier(shaped, meta["vocab_size"], len(classes))
     encoder = initialise_from_language_model(classifier, lm.load(pretrained_dir, card))
-    phases = [classification.Phase(params["freeze_epochs"], params["learning_rate"], tuple(encoder)),
-              classification.Phase(params["epochs"], params["finetune_learning_rate"])]
+    phases = [Phase(params["freeze_epochs"], params["learning_rate"], tuple(encoder)),
+              Phase(params["epochs"], params["finetune_learning_rate"])]
     return classifier, [phase for phase in phases if phase.until > 0], {"pretrained": architecture}
 
 
@@ -68,63 +70,29 @@ def in_order(classifier, sequences: list[np.ndarray], binary: bool, batch_size: 
     return outputs
 
 
+WHERE = "train.text_classification"
+
+
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path,
           devices: list[str] | None = None) -> dict[str, Any]:
     """Fit the classifier over token ids, decide its threshold (and ensemble weight), save the text-in model.
 
     ``devices``: train over these devices with MirroredStrategy (tests); by default several GPUs are used when visible.
     """
-    from tasks.core.artifacts import BASELINE_DIR, PRETRAINED_DIR, write_card
+    from tasks.core.artifacts import PRETRAINED_DIR
     from tasks.networks.model import build_text_model
-    from tasks.networks.training import (
-        configure_tensorflow,
-        distribution,
-        padding_fraction,
-        ragged_dataset,
-    )
+    from tasks.networks.training import padding_fraction
 
-    device = configure_tensorflow(params)
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
-    classes = meta["classes"]
-    binary = classification.is_binary(classes)
-    tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
-    with distribution(params, devices) as replicas:
-        inputs = {name: (_sequences(table), classification.label_array(table, classes)) for name, table in tables.items()}
-        data = {name: ragged_dataset(*inputs[name], params["batch_size"] * replicas, params["seed"], shuffle=name == "train")
-                for name in tables}
-
-        def train_epoch(epoch: int):  # epoch k's order from (seed, k) alone: a resumed run reads the same batches
-            return ragged_dataset(*inputs["train"], params["batch_size"] * replicas, params["seed"], shuffle=True, epoch=epoch)
-
-        classifier, phases, init = build(params, meta, words, PRETRAINED_DIR)
-        summary = classification.fit_classifier(classifier, train_epoch, data["validation"],
-                                                       classification.label_array(tables["train"], classes), classes, params, live_dir,
-                                                       checkpoint_dir, "train.text_classification", phases)
-    labels = tables["validation"]["label"].to_numpy().astype(int)
-    rnn = in_order(classifier, _sequences(tables["validation"]), binary)
-    combined, ensemble = classification.ensemble(params, labels, rnn, BASELINE_DIR, BASELINE_FILE, model_dir,
-                                                 "train.text_classification")
-    decision, rnn_threshold = classification.decide_served(labels, combined, rnn, ensemble is not None, classes, params,
-                                                           "train.text_classification")
-    build_text_model(classifier, words, meta["max_len"]).save(model_dir / "model.keras")
-    write_card(model_dir, {
-        "kind": meta["kind"],
-        "classes": classes,
-        "threshold": decision["threshold"],
-        "rnn_threshold": rnn_threshold,
-        "ensemble": ensemble,
-        "init": init,
-        "max_len": meta["max_len"],
-        "vocab_size": meta["vocab_size"],
-        "clean": meta["clean"],
-        "params": params,
-    })
+    fitted = fitting.fit(params, tokenized_dir, meta["classes"], WHERE, live_dir, checkpoint_dir, _sequences,
+                         lambda: build(params, meta, words, PRETRAINED_DIR), devices=devices)
+    rnn = in_order(fitted.model, _sequences(fitted.tables["validation"]), is_binary(meta["classes"]))
+    build_text_model(fitted.model, words, meta["max_len"]).save(model_dir / "model.keras")
+    summary, ensemble = fitting.serve(params, meta, fitted, rnn, model_dir, BASELINE_FILE, WHERE, {
+        "init": fitted.init, "max_len": meta["max_len"], "vocab_size": meta["vocab_size"]})
     return {
-        **device,
-        "replicas": replicas,
         **summary,
-        **decision,
         "ensemble_rnn_weight": ensemble["rnn_weight"] if ensemble else None,
-        "padding_fraction": round(padding_fraction(data["train"], lambda ids: ids == 0), 4),
+        "padding_fraction": round(padding_fraction(fitted.train_data, lambda ids: ids == 0), 4),
         "padding_fraction_fixed_length": meta["padding_fraction_fixed_length"],
     }

@@ -1,0 +1,12 @@
+"""What the two classifying kinds (text and series) share, one module per stage.
+
+``tasks/kinds/text_classification/<stage>.py`` and ``tasks/kinds/series_classification/<stage>.py``
+differ in how they read and encode their input, build their network and pick their baseline;
+the rest of each stage is here, once: the baseline's fit and report (:mod:`.baseline`), fitting
+the network, the ensemble, the decision and the model card (:mod:`.train`), the test metrics,
+plots, slices and worst errors (:mod:`.evaluate`) and the served model with the columns predict
+writes (:mod:`.predict`). A stage imports only its own module, so an edit here reruns only the
+stages that run it; evaluate and predict never import training code.
+
+Not a kind (``tasks.kinds.KINDS`` does not list it): the kinds' parts call it.
+"""

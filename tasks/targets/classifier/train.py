@@ -1,0 +1,159 @@
+"""The classifiers' train stage: fit the network, mix it with the baseline, decide, write the card.
+
+A kind's train reads its features, says how a table becomes sequences and how its network is
+built (:func:`fit`), computes the network's validation probabilities and saves the model its
+way, then :func:`serve` weighs the ensemble, decides the threshold and writes the model card.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from tasks.core.common import PipelineError, read_parquet
+from tasks.targets import VALIDATION_PROBABILITIES
+from tasks.targets.classification import (
+    best_threshold,
+    classification_metrics,
+    is_binary,
+    robust_threshold,
+    threshold_objective,
+)
+from tasks.targets.labels import label_array
+
+ENSEMBLE_WEIGHTS = np.round(np.arange(0.0, 1.001, 0.05), 2)
+
+
+@dataclass
+class Fitted:
+    """A fitted network and what the rest of the train stage needs of its fit."""
+
+    model: Any
+    tables: dict[str, pd.DataFrame]  # data/tokenized's train and validation tables
+    summary: dict[str, Any]  # the device facts, the replicas and the training loop's summary
+    train_data: Any  # the train split's dataset (its padding is reported)
+    init: dict[str, Any] | None  # how the network began, for the card (None: from scratch)
+
+
+def fit(params: dict[str, Any], tokenized_dir: Path, classes: list[str], where: str, live_dir: Path,
+        checkpoint_dir: Path, sequences: Callable[[pd.DataFrame], list[np.ndarray]], build: Callable[[], tuple],
+        pad_value: float = 0, devices: list[str] | None = None) -> Fitted:
+    """Seed and set up TensorFlow, read the tokenized train and validation tables, and inside
+    the distribution strategy (``devices``: :func:`tasks.networks.training.distribution`) batch
+    ``sequences(table)`` (padded with ``pad_value``), ``build()`` the network (it returns the
+    model, its training phases or None, and how it began or None) and fit it
+    (:func:`tasks.networks.fit.fit_classifier`)."""
+    from tasks.networks.fit import fit_classifier
+    from tasks.networks.training import configure_tensorflow, distribution, ragged_dataset
+
+    device = configure_tensorflow(params)
+    tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
+    with distribution(params, devices) as replicas:
+        inputs = {name: (sequences(table), label_array(table, classes)) for name, table in tables.items()}
+        batch_size = params["batch_size"] * replicas
+        data = {name: ragged_dataset(*inputs[name], batch_size, params["seed"], shuffle=name == "train", pad_value=pad_value)
+                for name in tables}
+
+        def train_epoch(epoch: int):  # epoch k's order from (seed, k) alone: a resumed run reads the same batches
+            return ragged_dataset(*inputs["train"], batch_size, params["seed"], shuffle=True, pad_value=pad_value, epoch=epoch)
+
+        model, phases, init = build()
+        summary = fit_classifier(model, train_epoch, data["validation"], label_array(tables["train"], classes), classes,
+                                 params, live_dir, checkpoint_dir, where, phases)
+    return Fitted(model, tables, {**device, "replicas": replicas, **summary}, data["train"], init)
+
+
+def serve(params: dict[str, Any], meta: dict[str, Any], fitted: Fitted, rnn: np.ndarray, model_dir: Path,
+          baseline_file: str, where: str, card: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """From the network's validation probabilities ``rnn``: the ensemble with the baseline
+    (:func:`ensemble`), the decision (:func:`decide_served`) and the model card (``card``: the
+    kind's own keys). Returns the train summary and the card's ``ensemble``."""
+    from tasks.core.artifacts import BASELINE_DIR, write_card
+
+    classes = meta["classes"]
+    labels = fitted.tables["validation"]["label"].to_numpy().astype(int)
+    combined, mixed = ensemble(params, labels, rnn, BASELINE_DIR, baseline_file, model_dir, where)
+    decision, rnn_threshold = decide_served(labels, combined, rnn, mixed is not None, classes, params, where)
+    write_card(model_dir, {
+        "kind": meta["kind"],
+        "classes": classes,
+        "threshold": decision["threshold"],
+        "rnn_threshold": rnn_threshold,
+        "ensemble": mixed,
+        **card,
+        "clean": meta["clean"],
+        "params": params,
+    })
+    return {**fitted.summary, **decision}, mixed
+
+
+def decide(labels: np.ndarray, probabilities: np.ndarray, classes: list[str], objective: str = "macro_f1") -> dict[str, Any]:
+    """The decision rule from validation (a robust threshold for two classes, maximising
+    ``objective``) and the validation metrics."""
+    threshold = robust_threshold(labels, probabilities, objective) if is_binary(classes) else None
+    validation = classification_metrics(labels, probabilities, classes, threshold)
+    return {
+        "threshold": threshold,
+        "threshold_objective": objective if is_binary(classes) else None,
+        "threshold_best_on_validation": best_threshold(labels, probabilities, objective) if is_binary(classes) else None,
+        "val_accuracy": round(validation["accuracy"], 4),
+        "val_macro_f1": round(validation["macro_f1"], 4),
+        "val_roc_auc": round(validation["roc_auc"], 4) if validation.get("roc_auc") is not None else None,
+    }
+
+
+def decide_served(labels: np.ndarray, served: np.ndarray, rnn: np.ndarray, ensembled: bool, classes: list[str],
+                  params: dict[str, Any], where: str) -> tuple[dict[str, Any], float | None]:
+    """:func:`decide` for the probabilities the model serves, with the section's threshold
+    objective; and the RNN alone's threshold when it is mixed with the baseline (else None)."""
+    objective = threshold_objective(params, where)
+    rnn_threshold = robust_threshold(labels, rnn, objective) if is_binary(classes) and ensembled else None
+    return decide(labels, served, classes, objective), rnn_threshold
+
+
+def ensemble_weight(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -> float:
+    """The RNN's share in a mix of its probabilities with the baseline's: the lowest validation
+    log-loss (a proper score, steadier than a thresholded one); ties go to the RNN."""
+    from sklearn.metrics import log_loss
+
+    n_classes = rnn.shape[1] if rnn.ndim > 1 else 2
+
+    def loss(weight: float) -> float:
+        mixed = np.clip(weight * rnn + (1 - weight) * baseline, 1e-7, 1 - 1e-7)
+        return log_loss(labels, mixed, labels=list(range(n_classes)))
+
+    return float(min(ENSEMBLE_WEIGHTS, key=lambda weight: (round(loss(weight), 6), -weight)))
+
+
+def _fixed_or_fitted_weight(setting: Any, labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, where: str) -> float:
+    if setting == "auto":
+        return ensemble_weight(labels, rnn, baseline)
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool) and 0 <= setting <= 1:
+        return float(setting)
+    raise PipelineError(f"params.yaml: {where}.ensemble_weight must be auto or a number from 0 to 1, not {setting!r}")
+
+
+def ensemble(params: dict[str, Any], labels: np.ndarray, rnn: np.ndarray, baseline_dir: Path, baseline_file: str,
+             model_dir: Path, where: str) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """``ensemble: baseline``: weigh the RNN's validation probabilities with the baseline's (the RNN's
+    share ``ensemble_weight``: auto = the best validation log-loss, or a fixed number), copy the
+    baseline model into ``model_dir`` (the saved model serves both); ``none``: the RNN alone.
+    Returns the validation probabilities the model will answer with, and the card's ``ensemble``."""
+    import shutil
+
+    choice = params.get("ensemble", "none")
+    if choice == "none":
+        return rnn, None
+    if choice != "baseline":
+        raise PipelineError(f"params.yaml: {where}.ensemble must be none or baseline, not {choice!r}")
+    baseline = np.load(baseline_dir / VALIDATION_PROBABILITIES, allow_pickle=False)
+    if baseline.shape != rnn.shape:
+        raise PipelineError(f"{baseline_dir}: the baseline's validation probabilities do not match this split; "
+                            "run the pipeline again (dvc repro)")
+    weight = _fixed_or_fitted_weight(params.get("ensemble_weight", "auto"), labels, rnn, baseline, where)
+    shutil.copy(baseline_dir / baseline_file, model_dir / baseline_file)
+    return weight * rnn + (1 - weight) * baseline, {"rnn_weight": weight, "baseline": baseline_file}
+
