@@ -171,3 +171,5 @@ def test_classifiers_scoring_imports_no_training_code(kind: str):
         assert not set(TRAINING_CODE) & set(files), (kind, stage)
         assert f"tasks/kinds/{kind}/train.py" not in files and "tasks/targets/classifier/train.py" not in files
     assert set(TRAINING_CODE) <= set(stage_closure(kind, "train"))
+    evaluate = stage_closure(kind, "evaluate")  # nor what predict reads and writes (the readers, the output columns)
+    assert f"tasks/kinds/{kind}/predict.py" not in evaluate and "tasks/targets/classifier/predict.py" not in evaluate

@@ -2,7 +2,7 @@
 
 A kind's evaluate reads its test split into what its ``Predictor`` takes and calls
 :func:`evaluate` with the columns its reports show. No training code: only the served model
-(:mod:`tasks.targets.classifier.predict`) and the metrics (:mod:`tasks.targets.classification`).
+(:mod:`tasks.targets.classifier.served`) and the metrics (:mod:`tasks.targets.classification`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.targets.classification import classification_metrics, is_binary, predictions
-from tasks.targets.classifier.predict import Served
+from tasks.targets.classifier.served import Served
 
 CURVE_POINTS = 200
 
