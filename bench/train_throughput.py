@@ -39,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from tasks.networks import lm_training
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -184,7 +185,7 @@ def measure_language_model(spec: dict[str, Any]) -> dict[str, Any]:
     model = lm.build(BROWN_VOCABULARY, {key: params[key] for key in lm.ARCHITECTURE_KEYS})
     optimizer = keras.optimizers.Adam(params["learning_rate"])
     optimizer.build(model.trainable_variables)
-    step = lm._trainer(model, optimizer, params["sampled_softmax"], params["seed"], params["clipnorm"], spec["xla"])
+    step = lm_training._trainer(model, optimizer, params["sampled_softmax"], params["seed"], params["clipnorm"], spec["xla"])
     rng = np.random.default_rng(0)
     stream = np.minimum(rng.zipf(1.2, spec["batch_size"] * params["sequence_length"] * (spec["steps"] + 4) + 1),
                         BROWN_VOCABULARY - 1).astype(np.int32)

@@ -43,6 +43,7 @@ from tasks.core.common import (
 )
 from tasks.inputs import vocabulary
 from tasks.networks import lm
+from tasks.networks import lm_training
 
 TRAIN_SPLIT = "train"  # the pretrain.source entry that names the classifier's own training split
 
@@ -71,7 +72,7 @@ def pretrain(params: dict[str, Any], entries: list[dict[str, Any]], clean_dir: P
     """Train the language model on the corpus; save its weights and card into ``out_dir``."""
     from tasks.networks.training import configure_tensorflow
 
-    lm.check_params(params, "pretrain")
+    lm_training.check_params(params, "pretrain")
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     read = corpus_documents(entries, clean_dir, meta["clean"])
     held_out = {text for name in ("validation", "test") for text in read_parquet(clean_dir / f"{name}.parquet", "clean")["text"]}
@@ -88,7 +89,7 @@ def pretrain(params: dict[str, Any], entries: list[dict[str, Any]], clean_dir: P
     device = configure_tensorflow(params)
     architecture = {key: params[key] for key in lm.ARCHITECTURE_KEYS}
     model = lm.build(meta["vocab_size"], architecture)
-    summary = lm.fit(model, streams["train"], streams["validation"], params, checkpoint_dir, lambda *_: None)
+    summary = lm_training.fit(model, streams["train"], streams["validation"], params, checkpoint_dir, lambda *_: None)
     model.save_weights(str(out_dir / lm.WEIGHTS_FILE))
     card = {"pretrained": True, "architecture": architecture, "vocab_size": meta["vocab_size"],
             "vocabulary": vocabulary.vocabulary_digest(words), "clean": meta["clean"]}

@@ -677,7 +677,7 @@ PRETRAIN = Section({
     "mixed_precision": Key(MIXED_PRECISION, default="auto"),
 })
 
-# A classifier over sequences (tasks/networks/model.py, tasks/targets/classification.py), text or series.
+# A classifier over sequences (tasks/networks/model.py and fit.py, tasks/targets/classifier/), text or series.
 CLASSIFIER = {
     "model": Key(Choice(("simple_rnn", "lstm", "gru")), required=True),
     "bidirectional": Key(Bool(), required=True),

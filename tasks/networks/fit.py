@@ -81,7 +81,6 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
     import time
 
     from dvclive import Live
-
     from tasks.core.artifacts import PROGRESS_FILE
     from tasks.networks.training import load_backup, log_epoch, save_backup
 

@@ -8,6 +8,7 @@ from tasks.core.common import read_parquet
 from tasks.inputs import vocabulary
 from tasks.kinds.language_model import token_stream
 from tasks.networks import lm
+from tasks.networks import lm_training
 
 
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
@@ -16,14 +17,14 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     from tasks.core.artifacts import PROGRESS_FILE, write_card
     from tasks.networks.training import configure_tensorflow, log_epoch
 
-    lm.check_params(params, "train.language_model")
+    lm_training.check_params(params, "train.language_model")
     device = configure_tensorflow(params)
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     streams = {name: token_stream(read_parquet(tokenized_dir / f"{name}.parquet", "tokenize")) for name in ("train", "validation")}
     architecture = {key: params[key] for key in lm.ARCHITECTURE_KEYS}
     model = lm.build(meta["vocab_size"], architecture)
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        summary = lm.fit(model, streams["train"], streams["validation"], params, checkpoint_dir,
+        summary = lm_training.fit(model, streams["train"], streams["validation"], params, checkpoint_dir,
                          lambda epoch, resumed, logs: log_epoch(live, PROGRESS_FILE, epoch, params["epochs"], resumed, logs))
     model.save_weights(str(model_dir / lm.WEIGHTS_FILE))
     (model_dir / vocabulary.VOCAB_FILE).write_text(vocabulary.vocabulary_text(words), encoding="utf-8")
