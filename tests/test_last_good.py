@@ -125,6 +125,7 @@ def test_a_training_killed_under_dvc_leaves_the_last_good_model(trained_copy, tm
     root = trained_copy
     write_params(root, lambda params: params["train"]["text_classification"].update(
         epochs=200, early_stopping_patience=200))
+    run([sys.executable, "-m", "tasks.source"], root)  # the new params reach train's manifest, as dvc repro does first
     before = snapshot(root, skip=("params.yaml", "dvc.lock"))
     progress = root / "checkpoints" / "progress.json"
     progress.unlink(missing_ok=True)
@@ -161,17 +162,34 @@ def test_restore_puts_back_files_and_folders_from_the_cache(trained_copy, monkey
 
 
 def test_every_stage_is_protected():
-    """Each stage's outputs either all persist, or DVC run-caches the stage (no output persists, every
-    plain output is cached), so that its run cache holds a copy of each output for
-    :func:`lastgood.restore`; and every stage runs through ``run_main``, which calls it."""
+    """Each stage's outputs all persist, or none does (persisting one would switch off DVC's run
+    cache and its restoring from dvc.lock for the stage) and the stage runs through ``run_main``,
+    which restores them (:func:`lastgood.restore`) and keeps what DVC cannot (:func:`lastgood.keep`)."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for name, stage in spec["stages"].items():
         module = stage["cmd"].removeprefix("python -m ").replace(".", "/") + ".py"
         assert "run_main(main)" in (ROOT / module).read_text(), name
-        outputs = [(kind, *((item, {}) if isinstance(item, str) else next(iter(item.items()))))
+        outputs = [(item, {}) if isinstance(item, str) else next(iter(item.items()))
                    for kind in ("outs", "metrics", "plots") for item in stage.get(kind) or []]
-        persisted = [bool(options.get("persist")) for _, _, options in outputs]
-        if all(persisted):
-            continue
-        assert not any(persisted) and not stage.get("always_changed"), name
-        assert all(options.get("cache", True) for kind, _, options in outputs if kind == "outs"), name
+        persisted = [bool(options.get("persist")) for _, options in outputs]
+        assert all(persisted) or not any(persisted), name
+        assert all(persisted) or not stage.get("always_changed"), name
+
+
+def test_outputs_dvc_keeps_no_copy_of_come_back_from_the_kept_copy(trained_copy, monkeypatch):
+    """train is not run-cached (it has an uncached plain output): its metrics and DVCLive plots come
+    back from the copy the last successful run kept, its model from DVC's cache."""
+    root = trained_copy
+    monkeypatch.chdir(root)
+    outputs = [item["path"] for item in yaml.safe_load(Path("dvc.lock").read_text())["stages"]["train"]["outs"]]
+    before = snapshot(root)
+    assert set(lastgood.uncached_outputs("train")) == set(outputs) - {"models"}
+    for path in map(Path, outputs):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert sorted(lastgood.restore("train")) == sorted(outputs)
+    assert snapshot(root) == before
+    # A kept copy that is not what dvc.lock records is never used.
+    Path("metrics/train.json").unlink()
+    kept = lastgood.COPIES / "train" / "metrics/train.json"
+    kept.write_text(kept.read_text().replace("epochs_run", "epochs_ran"))
+    assert lastgood.restore("train") == [] and not Path("metrics/train.json").exists()

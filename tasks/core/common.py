@@ -325,13 +325,15 @@ def run_main(main: Callable[[], Any]) -> None:
     """Run a stage's ``main()``: expected failures print one clear line and exit non-zero.
 
     Run by DVC, a stage first gets back the last good outputs DVC deleted before starting it
-    (:mod:`tasks.core.lastgood`), so a failure or a kill never leaves the workspace without them.
+    and, once it succeeded, keeps a copy of those DVC cannot restore (:mod:`tasks.core.lastgood`),
+    so a failure or a kill never leaves the workspace without them.
     """
     from tasks.core import lastgood
 
     try:
         lastgood.restore()
         main()
+        lastgood.keep()
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)

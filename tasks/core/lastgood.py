@@ -1,19 +1,23 @@
 """Keep a stage's last good outputs in the workspace while DVC reruns it.
 
 Before it runs a stage, DVC deletes the stage's outputs unless they ``persist``, and a persisted
-output turns DVC's run cache off for the stage (sweeps and clone-mode runs restore stages from
-it). So the stages that the run cache serves do not persist; instead, when DVC starts one (it
-sets ``DVC_STAGE``), :func:`restore` puts back, from DVC's own cache, every output that
-``dvc.lock`` records for the stage and DVC has just removed: cached outputs from their objects,
-``cache: false`` ones (metrics, plots) from the copies DVC's run cache keeps. The stage then
-replaces them atomically on success only; a stage that fails, or is killed, leaves the last
-good outputs byte for byte, and ``dvc.lock`` still describes them.
+output turns off both DVC's run cache and its restoring of an unchanged stage's missing outputs
+from ``dvc.lock`` (what sweeps and clone-mode runs rely on). So the stages do not persist what
+DVC can restore; instead, when DVC starts one (it sets ``DVC_STAGE``), :func:`restore` puts back
+every output that ``dvc.lock`` records for the stage and DVC has just removed: cached outputs
+from DVC's cache, ``cache: false`` ones (metrics, plots) from the copies DVC's run cache keeps
+or, for a stage DVC does not run-cache (one with an uncached plain output), from the copy
+:func:`keep` made after its last success in ``.dvc/tmp/rnnflow-lastgood/``, used only when it
+matches what ``dvc.lock`` records. The stage replaces its outputs atomically on success only; a
+stage that fails, or is killed, leaves the last good outputs byte for byte, and ``dvc.lock``
+still describes them.
 
-Standard library and PyYAML only: this runs before every stage.
+Standard library and PyYAML only: this runs before and after every stage.
 """
 from __future__ import annotations
 
 import configparser
+import hashlib
 import json
 import os
 import shutil
@@ -24,7 +28,9 @@ from typing import Any
 import yaml
 
 LOCK_FILE = Path("dvc.lock")
+PIPELINE_FILE = Path("dvc.yaml")
 DVC_DIR = Path(".dvc")
+COPIES = DVC_DIR / "tmp" / "rnnflow-lastgood"  # DVC's scratch folder: never versioned
 STAGE_VARIABLE = "DVC_STAGE"  # set by DVC for every stage command it runs
 
 
@@ -80,10 +86,37 @@ def _restore_output(entry: dict[str, Any], cache: Path) -> bool:
     return True
 
 
+def _copy_matches(copy: Path, entry: dict[str, Any]) -> bool:
+    """Whether a kept copy is the output ``dvc.lock`` records (a file by md5; a folder by its
+    file count and total size, DVC's own summary of it)."""
+    if copy.is_file():
+        return hashlib.md5(copy.read_bytes()).hexdigest() == entry.get("md5")
+    if not copy.is_dir():
+        return False
+    files = [path for path in copy.rglob("*") if path.is_file()]
+    return len(files) == entry.get("nfiles") and sum(path.stat().st_size for path in files) == entry.get("size")
+
+
+def _restore_copy(entry: dict[str, Any], stage: str) -> bool:
+    copy = COPIES / stage / entry["path"]
+    if not _copy_matches(copy, entry):
+        return False
+    target = Path(entry["path"])
+    pending = target.with_name(f".{target.name}.restore.{os.getpid()}.tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if copy.is_dir():
+        shutil.copytree(copy, pending)
+    else:
+        shutil.copyfile(copy, pending)
+    os.replace(pending, target)
+    return True
+
+
 def restore(stage: str | None = None, lock_file: Path = LOCK_FILE) -> list[str]:
     """Restore the missing outputs ``dvc.lock`` records for ``stage`` (default: the stage DVC is
     running, from ``DVC_STAGE``); return their paths. Outside a DVC run nothing was deleted, so
-    nothing is done; an output already present, or whose objects the cache lacks, is left alone."""
+    nothing is done; an output already present, or found neither in the cache nor as a matching
+    kept copy, is left alone."""
     stage = stage or os.environ.get(STAGE_VARIABLE)
     if not stage or not lock_file.is_file():
         return []
@@ -94,9 +127,51 @@ def restore(stage: str | None = None, lock_file: Path = LOCK_FILE) -> list[str]:
     cache = cache_dir()
     restored = []
     for output in entry.get("outs", []):
-        if not Path(output["path"]).exists() and _restore_output(output, cache):
+        if not Path(output["path"]).exists() and (_restore_output(output, cache) or _restore_copy(output, stage)):
             restored.append(output["path"])
     if restored:
         print(f"{stage}: the last good {', '.join(restored)} kept in place while this run replaces them",
               file=sys.stderr)
     return restored
+
+
+def uncached_outputs(stage: str, pipeline_file: Path = PIPELINE_FILE) -> list[str]:
+    """The ``cache: false`` outputs (outs, metrics, plots) ``dvc.yaml`` declares for ``stage``."""
+    try:
+        declared = (yaml.safe_load(pipeline_file.read_text()) or {}).get("stages", {}).get(stage) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    found = []
+    for kind in ("outs", "metrics", "plots"):
+        for item in declared.get(kind) or []:
+            if isinstance(item, dict):
+                path, options = next(iter(item.items()))
+                if (options or {}).get("cache") is False:
+                    found.append(path)
+    return found
+
+
+def keep(stage: str | None = None) -> list[str]:
+    """After a success under DVC: copy the stage's ``cache: false`` outputs to
+    ``.dvc/tmp/rnnflow-lastgood/<stage>/`` (replacing the last copy), for :func:`restore` when
+    DVC has no copy of its own. Returns the paths kept."""
+    stage = stage or os.environ.get(STAGE_VARIABLE)
+    if not stage or not DVC_DIR.is_dir():
+        return []
+    kept = []
+    folder = COPIES / stage
+    pending = COPIES / f".{stage}.{os.getpid()}.tmp"
+    shutil.rmtree(pending, ignore_errors=True)
+    for path in map(Path, uncached_outputs(stage)):
+        if path.is_dir():
+            shutil.copytree(path, pending / path)
+        elif path.is_file():
+            (pending / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, pending / path)
+        else:
+            continue
+        kept.append(str(path))
+    if kept:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(pending, folder)
+    return kept
