@@ -136,7 +136,8 @@ def restore(stage: str | None = None, lock_file: Path = LOCK_FILE) -> list[str]:
 
 
 def uncached_outputs(stage: str, pipeline_file: Path = PIPELINE_FILE) -> list[str]:
-    """The ``cache: false`` outputs (outs, metrics, plots) ``dvc.yaml`` declares for ``stage``."""
+    """The ``cache: false`` outputs (outs, metrics, plots) ``dvc.yaml`` declares for ``stage``
+    that DVC deletes before a run (persisted ones it never deletes: no copy is needed)."""
     try:
         declared = (yaml.safe_load(pipeline_file.read_text()) or {}).get("stages", {}).get(stage) or {}
     except (OSError, yaml.YAMLError):
@@ -146,7 +147,7 @@ def uncached_outputs(stage: str, pipeline_file: Path = PIPELINE_FILE) -> list[st
         for item in declared.get(kind) or []:
             if isinstance(item, dict):
                 path, options = next(iter(item.items()))
-                if (options or {}).get("cache") is False:
+                if (options or {}).get("cache") is False and not (options or {}).get("persist"):
                     found.append(path)
     return found
 
