@@ -136,6 +136,25 @@ def test_scaling_is_fitted_on_the_train_split_only(tmp_path: Path):
     assert again == scaler  # test data never moves the scaling
 
 
+def test_a_small_archive_keeps_every_class_in_validation(tmp_path: Path):
+    """5 series per class and a 10% validation share: each class's share rounds to no series, so
+    the first train series of each class by hash goes to validation instead of stopping the run."""
+    rng = np.random.default_rng(4)
+    labels = [SHAPES[number % 3] for number in range(15)]
+    (tmp_path / "Small_TRAIN.ts").write_text(ts_text([shape_series(label, 20, rng) for label in labels], labels, "Small"))
+    (tmp_path / "Small_TEST.ts").write_text(ts_text([shape_series(label, 20, rng) for label in labels], labels, "Small"))
+    frame, metadata, _ = ingest({"dataset": "ts", "source": str(tmp_path / "Small_*.ts")})
+    params = {"validation_fraction": 0.1, "test_fraction": 0.2, "seed": 42, "missing": "interpolate"}
+    cleaned = kinds.part("series_classification", "clean").clean(frame, metadata, params)
+    assert cleaned.summary["rows"] == {"train": 12, "validation": 3, "test": 15}
+    assert all(count == 1 for count in cleaned.summary["class_counts"]["validation"].values())
+    from tasks.core.splits import assign_splits
+
+    unsplit = pd.DataFrame({"id": [f"s{n}" for n in range(15)], "label": np.arange(15) % 3})
+    split = assign_splits(unsplit, 0.1, 0.2, seed=1, stratify=True)  # no source split: test and validation both
+    assert (pd.crosstab(unsplit["label"], split)[["test", "validation"]] >= 1).all().all()
+
+
 def test_k_class_metrics_match_scikit_learn():
     from sklearn import metrics
 

@@ -67,12 +67,34 @@ def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction
         position = bucket.copy()
         if stratify:
             position[train.to_numpy()] = _ranks_within(frame.loc[train, "label"], bucket[train.to_numpy()])
-        return pd.Series(np.where(~train, "test", np.where(position < validation_fraction, "validation", "train")),
-                         index=frame.index)
+        split = np.where(~train, "test", np.where(position < validation_fraction, "validation", "train"))
+        if stratify:
+            split[train.to_numpy()] = _at_least_one_each(split[train.to_numpy()], frame.loc[train, "label"].to_numpy(),
+                                                         position[train.to_numpy()], ("validation",))
+        return pd.Series(split, index=frame.index)
     position = _ranks_within(frame["label"], bucket) if stratify else bucket
     split = np.where(position < test_fraction, "test",
                      np.where(position < test_fraction + validation_fraction, "validation", "train"))
+    if stratify:
+        split = _at_least_one_each(split, frame["label"].to_numpy(), position, ("test", "validation"))
     return pd.Series(split, index=frame.index)
+
+
+def _at_least_one_each(split: np.ndarray, labels: np.ndarray, position: np.ndarray, held_out: tuple[str, ...]) -> np.ndarray:
+    """Stratified splits where a class's share rounds to no row (10% of 5 series): a class with
+    more rows than there are ``held_out`` splits gets one row in each of them, its first train
+    rows by ``position`` moving there; train keeps the rest. Shares that round to a row or more
+    are left as they are."""
+    split = split.astype(object)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        if len(rows) <= len(held_out):
+            continue
+        for name in held_out:
+            if not (split[rows] == name).any():
+                train_rows = rows[split[rows] == "train"]
+                split[train_rows[np.argmin(position[train_rows])]] = name
+    return split.astype(str)
 
 
 def _assign_groups(frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.Series:
