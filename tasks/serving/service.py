@@ -1,0 +1,109 @@
+"""A loaded model version and the answers it gives.
+
+A classifier answers with its kind's ``Predictor`` (the one ``tasks.predict`` loads: cleaning,
+RNN, baseline mix and threshold as the card records them), in the fields ``tasks.predict``
+writes as columns: ``label`` and ``probability`` (two classes) or ``probability_<class>`` per
+class, rounded the same way. A language model continues a prompt with its kind's ``Generator``,
+as ``tasks.generate`` does.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tasks import kinds
+from tasks.core.artifacts import read_card
+from tasks.serving import rows as requests
+from tasks.serving.rows import RequestError
+
+
+@dataclass(frozen=True)
+class ClassifierInputs:
+    """How a classifying kind reads request rows, and how ``tasks.predict`` writes its label:
+    ``label_as_index``: two classes answer 0/1 (text, as its predict writes them) instead of the
+    class name (series)."""
+
+    read_rows: Callable[[list[Any], dict[str, Any]], list]
+    warm_up_rows: Callable[[dict[str, Any]], list[dict[str, Any]]]  # the card -> rows that trace the graph
+    label_as_index: bool
+
+
+class ServedVersion:
+    """One model version in memory: its description (``info``: name, version, stage, metrics...)
+    and its answers. Model calls are serialised (one TensorFlow graph per version)."""
+
+    def __init__(self, model_dir: Path, info: dict[str, Any]) -> None:
+        self.card = read_card(model_dir)
+        self.kind = kinds.kind_of(self.card)
+        self.info = {**info, "kind": self.kind}
+        self._lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        return self.info
+
+    def predict(self, rows: list[Any]) -> list[dict[str, Any]]:
+        raise RequestError(409, f"the model is a {self.kind} model: it continues text; POST /generate")
+
+    def generate(self, settings: dict[str, Any]) -> dict[str, Any]:
+        raise RequestError(409, f"the model is a {self.kind} model: it classifies; POST /predict")
+
+
+class ClassifierVersion(ServedVersion):
+    def __init__(self, model_dir: Path, info: dict[str, Any], inputs: ClassifierInputs) -> None:
+        super().__init__(model_dir, info)
+        self.inputs = inputs
+        self.predictor = kinds.part(self.kind, "predict").Predictor(model_dir)
+        self.info.update(classes=self.predictor.classes, threshold=self.predictor.threshold,
+                         ensemble=self.predictor.ensemble)
+        self.predict(inputs.warm_up_rows(self.card))  # trace the graph before the first request
+
+    def predict(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """One answer per row, in order (the rows checked first: a bad one answers 422)."""
+        from tasks.targets.classification import predictions
+        from tasks.targets.classifier.predict import probability_columns
+        from tasks.targets.labels import is_binary
+
+        items = self.inputs.read_rows(rows, self.card)
+        with self._lock:
+            probabilities = np.asarray(self.predictor.probabilities(items))
+        classes = self.predictor.classes
+        predicted = predictions(probabilities, self.predictor.threshold)
+        labels = predicted.tolist() if self.inputs.label_as_index and is_binary(classes) \
+            else [classes[index] for index in predicted]
+        columns = probability_columns(probabilities, classes)
+        # round(float, 6): the number predict's CSV holds (a float32 rounded to 6 places, as written)
+        return [{"label": label, **{name: round(float(values[row]), 6) for name, values in columns.items()}}
+                for row, label in enumerate(labels)]
+
+
+class LanguageModelVersion(ServedVersion):
+    def __init__(self, model_dir: Path, info: dict[str, Any]) -> None:
+        super().__init__(model_dir, info)
+        self.generator = kinds.part(self.kind, "predict").Generator(model_dir)
+        self.generate(requests.generate_settings({"prompt": "the", "words": 1}))  # trace before serving
+
+    def generate(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """``tasks.generate --json``'s answer for the same prompt, words, temperature, top-k and seed."""
+        with self._lock:
+            return self.generator.continue_text(settings["prompt"], settings["words"], settings["temperature"],
+                                                settings["top_k"], settings["seed"])
+
+
+# What each kind serves with. A kind missing here cannot be served (load_version says so).
+SERVED: dict[str, Callable[[Path, dict[str, Any]], ServedVersion]] = {
+    "text_classification": lambda model_dir, info: ClassifierVersion(model_dir, info, ClassifierInputs(
+        requests.text_rows, lambda card: [{"text": "warm up"}], label_as_index=True)),
+    "series_classification": lambda model_dir, info: ClassifierVersion(model_dir, info, ClassifierInputs(
+        requests.series_rows, lambda card: [{"values": [[0.0] * int(card["n_features"])] * 2}], label_as_index=False)),
+    "language_model": LanguageModelVersion,
+}
+
+
+def load_version(model_dir: Path, info: dict[str, Any]) -> ServedVersion:
+    """The model in ``model_dir`` loaded (safe mode, as ``tasks.predict`` loads it) and warmed up."""
+    kind = kinds.kind_of(read_card(model_dir))
+    return SERVED[kind](Path(model_dir), info)
