@@ -257,10 +257,52 @@ def test_baseline_reads_each_series_shape_resampled_and_saves_it(tmp_path: Path)
     assert features.shape == (2, 7 * 2 + 1 + 5 * 2)
     np.testing.assert_allclose(features[0, 15:], series.resample(items[0], 5).ravel())
     assert series.summary_features(items[:2]).shape == (2, 15)  # shape_steps 0: summaries only
-    model = series.SummaryLogistic.fit(items, labels, items, labels, macro_f1_scorer(list(SHAPES)),
-                                       [1.0], shape_steps=5)
-    model.save(tmp_path / "baseline.npz")
-    loaded = series.SummaryLogistic.load(tmp_path / "baseline.npz")
+    from tasks.core.splits import stratified_folds
+    from tasks.kinds.series_classification.served import load_baseline, save_baseline
+
+    model = series.SummaryLogistic.fit(items, labels, macro_f1_scorer(list(SHAPES)), [0.1, 1.0], 5,
+                                       stratified_folds(labels, 0))
+    assert model.out_of_fold.shape == (60, 3) and (model.out_of_fold.argmax(axis=1) == labels).mean() > 0.8
+    save_baseline(model, "summary_logistic", tmp_path / "baseline.npz")
+    loaded = load_baseline(tmp_path / "baseline.npz")
     assert loaded.shape_steps == 5 and "resampled to 5 steps" in loaded.description
     np.testing.assert_allclose(loaded.probabilities(items), model.probabilities(items))
     assert (loaded.probabilities(items).argmax(axis=1) == labels).mean() > 0.9
+
+
+def test_stratified_folds_fit_on_every_class_and_hold_out_each_row_once():
+    from tasks.core.splits import stratified_folds
+
+    labels = np.array([0] * 7 + [1] * 3 + [2])  # class 2 has one row: never held out
+    folds = stratified_folds(labels, seed=1)
+    assert len(folds) == 3  # the smallest class with two rows or more has 3
+    held = np.concatenate([held for _, held in folds])
+    assert sorted(held) == list(range(10))
+    assert all(set(labels[fit]) == {0, 1, 2} for fit, _ in folds)
+    assert stratified_folds(np.array([0, 1, 2]), seed=1) == []
+
+
+def test_the_baseline_is_the_candidate_with_the_best_cross_validated_accuracy(tmp_path: Path):
+    """Two classes told apart only by where a short bump sits: the summaries (mean, spread, ends,
+    slope) and a 4-step shape cannot see it, MiniRocket's dilated kernels can."""
+    from tasks.kinds.series_classification.baseline import choose_baseline
+    from tasks.kinds.series_classification.served import load_baseline
+
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], 20)
+    items = []
+    for label in labels:
+        item = rng.normal(0, 0.3, (40, 1))
+        start = int(rng.integers(5, 12)) if label == 0 else int(rng.integers(22, 30))
+        item[start : start + 4, 0] += 3 * (1 if rng.random() < 0.5 else -1) * np.array([1, 2, 2, 1]) / 2
+        items.append(item)
+    chosen = choose_baseline(items, labels, ["early", "late"], {"C": [0.1, 1], "shape_steps": 4,
+                                                                "minirocket_features": 840})
+    assert set(chosen.evidence) == {"summary_logistic", "minirocket"}
+    assert chosen.name == "minirocket" and chosen.evidence["minirocket"]["accuracy"] >= 0.8
+    assert chosen.evidence["summary_logistic"]["accuracy"] < chosen.evidence["minirocket"]["accuracy"]
+    assert "cross-validation on train" in chosen.description and chosen.report["chosen"] == "minirocket"
+    chosen.save(tmp_path / "b.npz")
+    with np.load(tmp_path / "b.npz", allow_pickle=False) as stored:
+        assert all(stored[name].dtype != object for name in stored.files)
+    np.testing.assert_allclose(load_baseline(tmp_path / "b.npz").probabilities(items), chosen.probabilities(items), rtol=1e-5)

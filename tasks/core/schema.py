@@ -639,9 +639,14 @@ BASELINE = Staged(Section({}), {
         "max_features": Key(Either((COUNT, NULL)), required=True),
         "C": C_VALUES,
     }),
-    "series_classification": Section({
+    "series_classification": Section({  # tasks/kinds/series_classification/baseline.py
+        "models": Key(ListOf(Choice(("summary_logistic", "minirocket")), "baseline models", min_len=1, distinct=True),
+                      default=["summary_logistic", "minirocket"]),
+        "folds": Key(Int(ge=2), default=5),
         "C": C_VALUES,
         "shape_steps": Key(Int(ge=0), required=True, note="0: summaries only"),
+        "minirocket_features": Key(Int(ge=84), default=10000),
+        "minirocket_max_steps": Key(Int(ge=9), default=1024),
     }),
     "language_model": Section({
         "order": Key(COUNT, required=True),

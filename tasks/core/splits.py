@@ -106,6 +106,23 @@ def _assign_groups(frame: pd.DataFrame, validation_fraction: float, test_fractio
     return pd.Series(frame["group"].map(dict(zip(groups["group"], split))).to_numpy(), index=frame.index)
 
 
+def stratified_folds(labels: np.ndarray, seed: int, most: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fitting rows, held-out rows) of a stratified k-fold cross-validation of one split, k at
+    most ``most`` and at most the smallest class's count, so that every fold fits on every
+    class. A class with a single row is never held out (no model could learn it without it);
+    fewer than two rows of every class: no folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(labels)
+    shared = np.flatnonzero(counts[labels] >= 2)
+    if len(shared) == 0 or len(np.unique(labels[shared])) < 2:
+        return []
+    k = int(min(most, counts[counts >= 2].min()))
+    everywhere = np.flatnonzero(counts[labels] < 2)
+    return [(np.sort(np.concatenate([shared[fit], everywhere])), shared[held])
+            for fit, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(shared, labels[shared])]
+
+
 def split_frame(frame: pd.DataFrame, params: dict[str, Any], stratify: bool = False) -> dict[str, pd.DataFrame]:
     """The rows of each split, in input order."""
     split = assign_splits(frame, params["validation_fraction"], params["test_fraction"], params["seed"], stratify)

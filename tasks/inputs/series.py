@@ -123,28 +123,40 @@ class SummaryLogistic:
     """Logistic regression over :func:`summary_features`, standardised on train: the classical
     series classifier beside the RNN. Saved as arrays (``.npz``, no pickle)."""
 
+    FAMILY = "summary_logistic"
+
     def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray, c: float,
                  shape_steps: int) -> None:
         self.mean, self.scale, self.coef, self.intercept, self.c = mean, scale, coef, intercept, c
         self.shape_steps = shape_steps
+        self.out_of_fold: np.ndarray | None = None  # the fit's evidence, not saved
 
     @classmethod
-    def fit(cls, items: list[np.ndarray], labels: np.ndarray, validation: list[np.ndarray], validation_labels: np.ndarray,
-            choose, cs: list[float], shape_steps: int) -> "SummaryLogistic":
-        """One model per C; keep the one ``choose(validation labels, probabilities)`` scores highest."""
+    def fit(cls, items: list[np.ndarray], labels: np.ndarray, choose, cs: list[float], shape_steps: int,
+            folds: list[tuple[np.ndarray, np.ndarray]]) -> "SummaryLogistic":
+        """The C whose out-of-fold probabilities over ``folds`` (train and held-out indices of
+        ``items``) ``choose(labels, probabilities)`` scores highest, refitted on every series; its
+        out-of-fold probabilities are kept as ``out_of_fold`` (the cross-validated evidence)."""
         from sklearn.linear_model import LogisticRegression
 
         features = summary_features(items, shape_steps)
-        mean, scale = features.mean(axis=0), features.std(axis=0)
-        scale[scale == 0] = 1.0
-        validation_features = summary_features(validation, shape_steps)  # once, not once per C
+
+        def fitted(rows: np.ndarray, c: float) -> "SummaryLogistic":
+            mean, scale = features[rows].mean(axis=0), features[rows].std(axis=0)
+            scale[scale == 0] = 1.0
+            model = LogisticRegression(C=c, max_iter=5000).fit((features[rows] - mean) / scale, labels[rows])
+            return cls(mean, scale, model.coef_, model.intercept_, c, shape_steps)
+
         best = None
         for c in sorted(cs):
-            model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, labels)
-            candidate = cls(mean, scale, model.coef_, model.intercept_, c, shape_steps)
-            score = choose(validation_labels, candidate.probabilities_of_features(validation_features))
+            every = fitted(np.arange(len(items)), c)
+            out_of_fold = every.probabilities_of_features(features)  # rows no fold holds out (a class's only series)
+            for train_rows, held_rows in folds:
+                out_of_fold[held_rows] = fitted(train_rows, c).probabilities_of_features(features[held_rows])
+            score = choose(labels, out_of_fold)
             if best is None or score > best[0]:
-                best = (score, candidate)
+                best = (score, every, out_of_fold)
+        best[1].out_of_fold = best[2]
         return best[1]
 
     def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
@@ -154,7 +166,7 @@ class SummaryLogistic:
     def probabilities_of_features(self, features: np.ndarray) -> np.ndarray:
         scores = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
         if self.coef.shape[0] == 1:
-            return 1 / (1 + np.exp(-scores.ravel()))
+            return np.exp(-np.logaddexp(0, -scores.ravel()))
         exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
         return exponent / exponent.sum(axis=1, keepdims=True)
 
@@ -163,12 +175,11 @@ class SummaryLogistic:
         shape = f" and the series resampled to {self.shape_steps} steps" if self.shape_steps else ""
         return f"logistic regression over per-series summary features{shape} (C={self.c:g})"
 
-    def save(self, path) -> None:
-        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept, c=np.asarray(self.c),
-                 shape_steps=np.asarray(self.shape_steps))
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept,
+                "c": np.asarray(self.c), "shape_steps": np.asarray(self.shape_steps)}
 
     @classmethod
-    def load(cls, path) -> "SummaryLogistic":
-        with np.load(path, allow_pickle=False) as stored:
-            return cls(stored["mean"], stored["scale"], stored["coef"], stored["intercept"], float(stored["c"]),
-                       int(stored["shape_steps"]))
+    def from_arrays(cls, stored) -> "SummaryLogistic":
+        return cls(stored["mean"], stored["scale"], stored["coef"], stored["intercept"], float(stored["c"]),
+                   int(stored["shape_steps"]))

@@ -28,6 +28,15 @@ def predictions(probabilities: np.ndarray, threshold: float | None) -> np.ndarra
     return probabilities.argmax(axis=1).astype(int)
 
 
+def mean_log_loss(labels: np.ndarray, probabilities: np.ndarray, floor: float = 1e-7) -> float:
+    """The mean negative log-probability of the true class (two classes: ``probabilities`` is the
+    positive one's), each probability floored at ``floor`` so that one confident error stays finite."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    true = (np.where(labels == 1, probabilities, 1 - probabilities) if probabilities.ndim == 1
+            else probabilities[np.arange(len(labels)), labels])
+    return float(-np.log(np.maximum(true, floor)).mean())
+
+
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 SMOOTHING = 5  # thresholds on each side averaged: the F1 curve over a 0.1 wide window
 

@@ -13,7 +13,7 @@ from typing import Any
 
 SCALER_FILE = "scaler.json"
 META_FILE = "meta.json"
-BASELINE_FILE = "summary_logistic.npz"  # the baseline stage's model, copied beside an ensembled RNN
+BASELINE_FILE = "series_baseline.npz"  # the baseline stage's model, copied beside an ensembled RNN
 
 
 def read_features(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:

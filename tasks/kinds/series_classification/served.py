@@ -13,6 +13,26 @@ from tasks.inputs import series
 from tasks.targets.classifier.served import Served
 
 
+def baseline_models() -> dict[str, Any]:
+    """The series baselines by the name params and the saved file give them."""
+    from tasks.baselines.minirocket import MiniRocketRidge
+
+    return {"summary_logistic": series.SummaryLogistic, "minirocket": MiniRocketRidge}
+
+
+def save_baseline(model, name: str, path: Path) -> None:
+    """A baseline's arrays and its name, in an ``.npz`` without pickle."""
+    np.savez(path, baseline_model=np.asarray(name), **model.arrays())
+
+
+def load_baseline(path: Path):
+    with np.load(path, allow_pickle=False) as stored:
+        name = str(stored["baseline_model"])
+        if name not in baseline_models():
+            raise ValueError(f"an unknown baseline model {name!r}")
+        return baseline_models()[name].from_arrays(stored)
+
+
 class Predictor(Served):
     """The trained series model with its cleaning options (and the baseline it is averaged with,
     when ensembled): series in, class probabilities out."""
@@ -30,8 +50,8 @@ class Predictor(Served):
         return series.SeriesOptions(**clean)
 
     @staticmethod
-    def load_baseline(path: Path) -> series.SummaryLogistic:
-        return series.SummaryLogistic.load(path)
+    def load_baseline(path: Path):
+        return load_baseline(path)
 
     @classmethod
     def of(cls, model, classes: list[str], n_features: int) -> "Predictor":
