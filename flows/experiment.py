@@ -56,7 +56,7 @@ def push_experiment(root: str, name: str) -> str:
     return name
 
 
-@flow(name=FLOW_NAME, description="rnnflow stages saved as a DVC experiment, no promotion; with share: pulled from "
+@flow(name=FLOW_NAME, flow_run_name=pipeline.run_name, description="rnnflow stages saved as a DVC experiment, no promotion; with share: pulled from "
                                   "and pushed to the DVC remote and origin (a run in its own clone)")
 def rnnflow_experiment(overrides: dict[str, Any] | None = None, experiment: str | None = None,
                        share: bool = False) -> dict[str, Any]:

@@ -56,13 +56,15 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
+from prefect.runtime import deployment as runtime_deployment
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Completed
 
-from flows import dvcstages, reports
+from flows import dvcstages, reports, reportsite
 from flows import promote as gate
 from tasks.core import artifacts
 from tasks.core.common import load_params
+from tasks.core.schema import task_kind
 
 FLOW_NAME = "rnnflow-pipeline"
 STAGE_TAG = "dvc-stage"
@@ -129,19 +131,40 @@ class StageReporter:
         return lambda *args: self._safely(hook, *args)
 
 
+def site_links(*links: tuple[str, str | None]) -> list[str]:
+    """:func:`reports.site_link` for each ``(text, path on the reports site)``; the site is probed
+    once, at the first path (every path was published just before)."""
+    urls = [(text, f"{reportsite.base_url()}/{relative}" if relative else None) for text, relative in links]
+    probe = next((url for _, url in urls if url), None)
+    served = bool(probe) and reportsite.reachable(probe)
+    return [reports.site_link(text, url, served) for text, url in urls]
+
+
+def publish_figures(root: Path, directory: Path, title: str, key: str, description: str, links: list[str] = ()) -> None:
+    """Every PNG the stages wrote in ``directory`` (relative to ``root``), inlined in one markdown artifact."""
+    figures = sorted(path.relative_to(root) for path in (root / directory).glob("*.png"))
+    if figures:
+        create_markdown_artifact(reports.figures_markdown(title, figures, root, links), key=key, description=description)
+
+
 class ValidationReporter(StageReporter):
-    """Validation summary (expectations, quarantine, Data Docs link) and class balance."""
+    """Validation summary (expectations, quarantine, Data Docs link), class balance, EDA figures."""
 
     def finished(self, outcome: str) -> None:
         summary = reports.read_json(self.root / artifacts.VALIDATION_SUMMARY)
         if summary:
-            create_markdown_artifact(reports.validation_markdown(summary, self.root, OUTCOME_WORDS[outcome]),
+            docs = self._safely(reportsite.publish_data_docs, self.root, reportsite.site_dir(self.root)) or {}
+            links = site_links(("Great Expectations Data Docs", docs.pop("index", None)),
+                               *((f"`{suite}` results", page) for suite, page in docs.items()))
+            create_markdown_artifact(reports.validation_markdown(summary, OUTCOME_WORDS[outcome], links),
                                      key=reports.KEYS["validation"],
                                      description="Great Expectations validation of the ingested reviews")
         if (self.root / reports.CLASS_COUNTS).exists():
             create_table_artifact(reports.class_balance_table(self.root / reports.CLASS_COUNTS),
                                   key=reports.KEYS["class_balance"],
                                   description="Class balance of the validated data (reports/eda)")
+        self._safely(publish_figures, self.root, artifacts.EDA_DIR, "Data: EDA figures", reports.KEYS["eda_figures"],
+                     "The validate stage's figures of the validated data (reports/eda)")
 
     def failed(self, error: Exception) -> None:
         create_markdown_artifact(reports.validation_failed_markdown(str(error)),
@@ -413,6 +436,53 @@ def _publish(logger, publish) -> None:
         logger.warning(f"could not publish a report: {type(error).__name__}: {error}")
 
 
+def publish_evaluation_figures(root: Path, logger) -> None:
+    """The evaluate stage's figures, inlined, with links to the evaluation report on the reports site
+    (every plot of dvc.yaml, the training curves too, and the evaluation files)."""
+    try:
+        published = reportsite.publish_evaluation(root, reportsite.site_dir(root)) or {}
+    except Exception as error:  # the figures still show; the links say they are missing
+        logger.warning(f"could not publish the evaluation report: {type(error).__name__}: {error}")
+        published = {}
+    report = published.pop("report", None)
+    links = site_links(("Evaluation report: every plot of dvc.yaml, training curves included (dvc plots show, offline)", report),
+                       *((f"`{name}`", relative) for name, relative in published.items()))
+    publish_figures(root, artifacts.PLOTS_DIR, "Evaluation figures", reports.KEYS["figures"],
+                    "The evaluate stage's figures on the test split (plots/evaluate), and the evaluation report", links)
+
+
+def _short_key(key: str, kind: str | None) -> str:
+    """``train.text_classification.epochs`` -> ``train.epochs`` (the kind is in the name already)."""
+    return ".".join(part for part in key.split(".") if part != kind)
+
+
+def describe_run(params: dict[str, Any], overrides: dict[str, Any] | None, git_rev: str, deployment: str | None = None) -> str:
+    """A flow run name that says what ran: ``[deployment: ]dataset kind [overrides] @commit``, e.g.
+    ``rnnflow-nightly: clothing_reviews text_classification @1a2b3c4`` or
+    ``imdb text_classification train.epochs=3 train.units=64 @1a2b3c4+dirty``."""
+    overrides = overrides or {}
+    ingest = {**(params.get("ingest") or {}),
+              **{key.split(".", 1)[1]: value for key, value in overrides.items() if key in ("ingest.dataset", "ingest.kind")}}
+    kind = task_kind({"ingest": ingest})
+    changes = " ".join(f"{_short_key(key, kind)}={value if isinstance(value, str) else json.dumps(value)}"
+                       for key, value in overrides.items())
+    commit = f"@{git_rev[:7]}{'+dirty' if git_rev.endswith('+dirty') else ''}" if git_rev else "@no-commit"
+    words = [str(ingest.get("dataset") or "?"), kind or "?", changes[:160], commit]
+    return (f"{deployment}: " if deployment else "") + " ".join(word for word in words if word)
+
+
+def run_name() -> str:
+    """The running flow's name (Prefect calls this as the run starts): :func:`describe_run` of its
+    parameters, this checkout's params.yaml and commit, and the deployment that started it."""
+    try:
+        root = dvcstages.find_root()
+        params = yaml.safe_load((root / PARAMS_FILE).read_text()) or {}
+        return describe_run(params, runtime_flow_run.parameters.get("overrides"), dvcstages.git_revision(root),
+                            runtime_deployment.name)
+    except Exception as error:  # a name is a label: never the reason a run fails
+        return f"rnnflow (no name: {type(error).__name__})"
+
+
 def default_experiment_name() -> str:
     return f"rnnflow-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}"
 
@@ -457,6 +527,8 @@ def run_pipeline(root: Path, overrides: dict[str, Any] | None, name: str | None,
         _publish(logger, lambda: create_table_artifact(
             reports.confusion_table(root / reports.CONFUSION), key=reports.KEYS["confusion"],
             description="Confusion matrix on the test split"))
+    if metrics:
+        _publish(logger, lambda: publish_evaluation_figures(root, logger))
     if (root / reports.SAMPLES).exists():
         _publish(logger, lambda: create_markdown_artifact(
             (root / reports.SAMPLES).read_text(encoding="utf-8"), key=reports.KEYS["samples"],
@@ -484,7 +556,7 @@ def run_pipeline(root: Path, overrides: dict[str, Any] | None, name: str | None,
     }
 
 
-@flow(name=FLOW_NAME, description="rnnflow: every stage of dvc.yaml (ingest -> validate -> clean -> tokenize -> "
+@flow(name=FLOW_NAME, flow_run_name=run_name, description="rnnflow: every stage of dvc.yaml (ingest -> validate -> clean -> tokenize -> "
                                   "baseline/train -> evaluate), driven through DVC")
 def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False, experiment: str | None = None) -> dict[str, Any]:
     """Run every stage of dvc.yaml through DVC, promote the model if it beats the champion.

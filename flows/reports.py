@@ -5,7 +5,9 @@ them under stable keys, so each key keeps a version per run in the UI's Artifact
 """
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -24,6 +26,8 @@ KEYS = {
     "champion": "rnnflow-champion",
     "experiment": "rnnflow-experiment",
     "samples": "rnnflow-samples",
+    "eda_figures": "rnnflow-eda-figures",
+    "figures": "rnnflow-figures",
 }
 
 # Stage outputs the reports read (paths relative to the checkout root).
@@ -31,6 +35,13 @@ CLASS_COUNTS = EDA_DIR / "class_counts.csv"
 METRICS = EVALUATE_METRICS
 CONFUSION = PLOTS_DIR / "confusion.csv"
 SAMPLES = REPORT_DIR / "samples.md"  # a language model's continuations of fixed prompts
+
+# Figures are inlined into markdown artifacts as data URIs (the Prefect UI renders them; an
+# http image would need the worker's files served to every reviewer): downscaled and reduced
+# to a palette, a figure of the stages is 5-15 KB.
+FIGURE_MAX_WIDTH = 640
+FIGURE_COLOURS = 64
+SITE_COMMAND = "python -m flows.reportsite"
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -49,12 +60,47 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def validation_markdown(summary: dict[str, Any], root: Path, outcome: str) -> str:
-    """Expectations passed/failed, rows quarantined and a link to the GX Data Docs
-    (``outcome``: what DVC did, e.g. "ran the stage")."""
+def site_link(text: str, url: str | None, served: bool) -> str:
+    """A markdown link to ``url`` on the reports site when it answers; otherwise the URL as text
+    with what to start (a link the browser cannot open would only mislead)."""
+    if url is None:
+        return f"{text}: not published (see the run's log)"
+    if served:
+        return f"[{text}]({url})"
+    return f"{text}: `{url}` (the reports site is not answering: start `{SITE_COMMAND}`, README \"Reviewing a run\")"
+
+
+def inline_png(path: Path) -> str:
+    """A PNG as a ``data:`` URI, at most ``FIGURE_MAX_WIDTH`` pixels wide, in ``FIGURE_COLOURS`` colours."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        picture = image.convert("RGB")
+    picture.thumbnail((FIGURE_MAX_WIDTH, FIGURE_MAX_WIDTH * 4))
+    buffer = io.BytesIO()
+    picture.quantize(colors=FIGURE_COLOURS).save(buffer, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def figure_title(path: Path) -> str:
+    """``precision_recall.png`` -> ``Precision recall``."""
+    return path.stem.replace("_", " ").capitalize()
+
+
+def figures_markdown(title: str, paths: list[Path], root: Path, links: list[str] = ()) -> str:
+    """Each PNG of ``paths`` (relative to ``root``) inlined under its title and file path, then ``links``."""
+    lines = [f"# {title}", ""]
+    for path in paths:
+        lines += [f"## {figure_title(path)}", "", f"![{figure_title(path)}]({inline_png(root / path)})", "",
+                  f"`{path}`", ""]
+    return "\n".join(lines + [f"- {link}" for link in links])
+
+
+def validation_markdown(summary: dict[str, Any], outcome: str, data_docs: list[str]) -> str:
+    """Expectations passed/failed, rows quarantined and ``data_docs`` (:func:`site_link` lines: the
+    GX Data Docs, each suite's result page) (``outcome``: what DVC did, e.g. "ran the stage")."""
     expectations = summary.get("expectations") or []
     failed = [e for e in expectations if not e.get("success")]
-    docs = root / summary.get("data_docs", "reports/data_docs/index.html")
     reasons = summary.get("quarantine_reasons") or {}
     lines = [
         f"# Data validation: {'passed' if summary.get('success') else 'FAILED'}",
@@ -74,7 +120,7 @@ def validation_markdown(summary: dict[str, Any], root: Path, outcome: str) -> st
         lines += ["", "## Failed expectations", ""]
         lines += [f"- `{e.get('expectation')}` on `{e.get('column')}` ({e.get('scope')}): "
                   f"{e.get('unexpected_count')} unexpected" for e in failed]
-    lines += ["", f"Great Expectations Data Docs: [{docs}](file://{docs})",
+    lines += ["", *(f"- {link}" for link in data_docs), "",
               f"(`{summary.get('data_docs', 'reports/data_docs/index.html')}` in the checkout)"]
     return "\n".join(lines)
 

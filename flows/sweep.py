@@ -175,7 +175,9 @@ def outcome_of(flow_run_id: str, overrides: dict[str, str], name: str) -> Outcom
 @task(name="run-on-deployment", task_run_name="{experiment_name}", cache_policy=NO_CACHE, persist_result=False)
 def run_on_deployment(deployment: str, overrides: dict[str, str], experiment_name: str) -> str:
     """One combination as a flow run of ``deployment``; waits for it to end and returns its id
-    (a failed run is an outcome to report, not an error of this task)."""
+    (a failed run is an outcome to report, not an error of this task). The run waits in the
+    queue as ``experiment_name``; its flow renames it when it starts (:func:`flows.pipeline.run_name`:
+    dataset, kind, the combination, the clone's commit)."""
     from prefect.deployments import run_deployment
 
     flow_run = run_deployment(deployment, parameters={"overrides": overrides, "experiment": experiment_name},
@@ -221,8 +223,7 @@ def rnnflow_sweep(grid: list[str], deployment: str | None = None) -> dict[str, A
     else:
         run_ids = []
         for combo, name in zip(combos, names):
-            state = experiment.rnnflow_experiment.with_options(flow_run_name=name)(
-                overrides=combo, experiment=name, return_state=True)
+            state = experiment.rnnflow_experiment(overrides=combo, experiment=name, return_state=True)
             run_ids.append(str(state.state_details.flow_run_id))
 
     ordered = ranked([outcome_of(run_id, combo, name) for run_id, combo, name in zip(run_ids, combos, names)],

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import SHARED, make_project, run, synthetic_reviews
+from conftest import ROOT, SHARED, make_project, run, synthetic_reviews
 from flows import dvcstages, reports
 
 pytestmark = pytest.mark.slow
@@ -164,14 +164,45 @@ def lock_held(path: Path) -> bool:
         os.close(fd)
 
 
+class ReportSite:
+    """`python -m flows.reportsite` serving ``site`` on 127.0.0.1 and a free port, as a reviewer runs it."""
+
+    def __init__(self, site: Path):
+        self.site = site
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = (site.parent / "reportsite.log").open("w")
+        self.process = subprocess.Popen([sys.executable, "-m", "flows.reportsite", "--site", str(site), "--port", str(self.port)],
+                                        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        atexit.register(self.stop)
+
+        def listening() -> bool:
+            assert self.process.poll() is None, (site.parent / "reportsite.log").read_text()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+            return False
+
+        wait_for(listening, 30, "the reports site")
+
+    def env(self) -> dict[str, str]:
+        """What a flow run needs to publish to this site and link to it."""
+        return {"RNNFLOW_REPORTS_DIR": str(self.site), "RNNFLOW_REPORTS_URL": self.url}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 def shared_first_run(server: PrefectServer, tmp_path_factory) -> dict[str, Any]:
-    """A full flow run on a fresh tiny project; while it runs, a second run on the same
-    checkout is started (and must fail). Shared by the whole session."""
+    """A full flow run on a fresh tiny project, publishing to a served reports site; while it runs,
+    a second run on the same checkout is started (and must fail). Shared by the whole session."""
     if "first" not in _SHARED:
         project = make_project(tmp_path_factory.mktemp("flowrun") / "project")
+        site = ReportSite(project.parent / "reports-site")
         log_path = project.parent / "first-run.log"
         with log_path.open("w") as log:
-            first = subprocess.Popen(CLI, cwd=project, env=cli_env(server), stdout=log, stderr=subprocess.STDOUT,
+            first = subprocess.Popen(CLI, cwd=project, env=cli_env(server, **site.env()), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
             wait_for(lambda: lock_held(project / dvcstages.RUN_LOCK) or first.poll() is not None, 180,
                      "the first run to take the checkout")
@@ -179,7 +210,8 @@ def shared_first_run(server: PrefectServer, tmp_path_factory) -> dict[str, Any]:
             first.wait(600)
         output = log_path.read_text()
         assert first.returncode == 0, output[-5000:]
-        _SHARED["first"] = {"project": project, "output": output, "flow_run_id": flow_run_id(output), "second": second}
+        _SHARED["first"] = {"project": project, "output": output, "flow_run_id": flow_run_id(output), "second": second,
+                            "site": site}
     return _SHARED["first"]
 
 
@@ -254,7 +286,26 @@ def test_first_run_runs_every_stage_in_order_with_reports(server, first_run):
     confusion = table(found["rnnflow-confusion"])
     assert sum(sum(v for k, v in row.items() if k.startswith("predicted")) for row in confusion) == evaluate["n_test"]
     assert "Data validation: passed" in found["rnnflow-validation"].data
-    assert "reports/data_docs/index.html" in found["rnnflow-validation"].data
+    # The Data Docs link: the served copy of this run's version (dvc.lock md5), never a file:// path.
+    docs_md5 = dvcstages.lock_outs(project)["validate"]["reports/data_docs"].removesuffix(".dir")
+    site = first_run["site"]
+    assert f"[Great Expectations Data Docs]({site.url}/data-docs/{docs_md5}/index.html)" in found["rnnflow-validation"].data
+    assert (site.site / "data-docs" / docs_md5 / "index.html").is_file()
+    assert re.search(rf"\[`text_classification\.row` results\]\({re.escape(site.url)}/data-docs/{docs_md5}/validations/"
+                     r"text_classification/row/[^)]+\.html\)", found["rnnflow-validation"].data), found["rnnflow-validation"].data
+    assert "file://" not in "".join(str(artifact.data) for artifact in found.values())
+    # Every figure inlined, small; the evaluation report linked on the site.
+    figures = {key: found[reports.KEYS[key]].data for key in ("eda_figures", "figures")}
+    assert figures["eda_figures"].count("](data:image/png;base64,") == len(list((project / "reports/eda").glob("*.png"))) >= 2
+    assert figures["figures"].count("](data:image/png;base64,") == len(list((project / "plots/evaluate").glob("*.png"))) >= 3
+    assert sum(len(text) for text in figures.values()) < 300_000
+    report = re.search(rf"\[Evaluation report[^]]*\]\(({re.escape(site.url)}/evaluation/[0-9a-f]+/index.html)\)", figures["figures"])
+    assert report, figures["figures"][-2000:]
+    with urllib.request.urlopen(report.group(1), timeout=10) as response:
+        assert "vegaEmbed" in response.read().decode()
+    # The run's name says what ran: dataset, kind, (no overrides), commit.
+    commit = run(["git", "rev-parse", "--short=7", "HEAD"], project).stdout.strip()
+    assert flow_run(server, run_id).name == f"table text_classification @{commit}"
     assert sum(row["count"] for row in table(found["rnnflow-class-balance"])) == 240
     assert found["rnnflow-train-progress"].data == 100
     assert "epoch 3 of 3" in found["rnnflow-train-progress"].description
@@ -282,7 +333,8 @@ def test_second_run_on_the_same_checkout_fails_clearly(server, first_run):
 
 def test_rerun_shows_every_stage_skipped_by_dvc(server, first_run):
     project = first_run["project"]
-    result, run_id = run_flow(server, project)
+    silent_site = f"http://127.0.0.1:{free_port()}"  # nothing serves it
+    result, run_id = run_flow(server, project, RNNFLOW_REPORTS_URL=silent_site)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     stages = stage_runs(task_runs(server, run_id, len(STAGES)))
     assert [r.name for r in stages] == names("skipped")
@@ -293,6 +345,10 @@ def test_rerun_shows_every_stage_skipped_by_dvc(server, first_run):
     assert all(row["this_run"] == row["previous_run"] for row in rows)
     assert "already the champion" in found["rnnflow-champion"].data
     assert "the model is up to date" in found["rnnflow-train-progress"].description
+    # No link the browser cannot open: with the site down, its address is text and what to start.
+    validation = found["rnnflow-validation"].data
+    assert "](" + silent_site not in validation and f"`{silent_site}/data-docs/" in validation
+    assert "start `python -m flows.reportsite`" in validation
 
 
 def test_overrides_run_as_a_named_dvc_experiment(server, first_run):
@@ -330,35 +386,97 @@ def test_invalid_data_fails_at_validate(server, tmp_path):
     assert not (project / "data/validated").exists() and not (project / "champion").exists()
 
 
-def test_deployment_from_prefect_yaml_runs_on_a_worker(server, first_run, tmp_path):
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
-
+@pytest.fixture(scope="module")
+def nightly(server, first_run, tmp_path_factory) -> dict[str, Any]:
+    """prefect.yaml's deployments on the server, the first run's project as their checkout, a DVC remote."""
     project = first_run["project"]
-    remote = tmp_path / "dvc-remote"
+    remote = tmp_path_factory.mktemp("nightly") / "dvc-remote"
     run(["dvc", "remote", "add", "--default", "local", str(remote)], project)
     env = server.env()
     run(["prefect", "work-pool", "create", "rnnflow-process", "--type", "process"], project, env=env)
     run(["prefect", "--no-prompt", "deploy", "--all"], project, env={**env, "RNNFLOW_HOME": str(project)})
     with server.client() as client:
         deployment = client.read_deployment_by_name("rnnflow-pipeline/rnnflow-nightly")
-    assert deployment.work_pool_name == "rnnflow-process" and deployment.parameters == {"push": True}
-    assert [s.schedule.cron for s in deployment.schedules] == ["0 2 * * *"]
-    assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(project)}}]
+    return {"project": project, "remote": remote, "deployment": deployment}
 
-    run(["prefect", "deployment", "run", "rnnflow-pipeline/rnnflow-nightly"], project, env=env)
-    worker = run(["prefect", "worker", "start", "--pool", "rnnflow-process", "--run-once"], tmp_path,
-                 check=False, env=env, timeout=300)
+
+def nightly_runs(server: PrefectServer, deployment) -> list[Any]:
+    """The deployment's flow runs that left the Scheduled state, oldest first."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+
     with server.client() as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state={"type": {"not_any_": ["SCHEDULED"]}}),
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
         )
+    return sorted(runs, key=lambda r: r.created)
+
+
+def run_nightly_once(server: PrefectServer, cwd: Path, *params: str) -> subprocess.CompletedProcess:
+    """`prefect deployment run` the nightly deployment now, and one worker that takes that run."""
+    run(["prefect", "deployment", "run", "rnnflow-pipeline/rnnflow-nightly", *params], cwd, env=server.env())
+    return run(["prefect", "worker", "start", "--pool", "rnnflow-process", "--run-once"], cwd,
+               check=False, env=server.env(), timeout=300)
+
+
+def test_deployment_from_prefect_yaml_runs_on_a_worker(server, nightly, tmp_path):
+    project, remote, deployment = nightly["project"], nightly["remote"], nightly["deployment"]
+    assert deployment.work_pool_name == "rnnflow-process" and deployment.parameters == {"push": True}
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 2 * * *"]
+    assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(project)}}]
+
+    worker = run_nightly_once(server, tmp_path)
+    runs = nightly_runs(server, deployment)
     assert len(runs) == 1, worker.stdout[-3000:] + worker.stderr[-3000:]
     assert runs[0].state.is_completed(), worker.stdout[-3000:] + worker.stderr[-3000:]
+    assert runs[0].name.startswith("rnnflow-nightly: table text_classification @"), runs[0].name
     all_runs = task_runs(server, str(runs[0].id), len(STAGES))
     assert [r.name for r in stage_runs(all_runs)] == names("skipped")
     assert [r.name for r in all_runs][-1] == "dvc-push"
     assert any(path.is_file() for path in (remote / "files").rglob("*")), "dvc push sent nothing to the remote"
+
+
+class Webhook:
+    """An HTTP endpoint on 127.0.0.1 that records every POST body (a team's chat webhook, here)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_failed_nightly_run_raises_the_automation(server, nightly, tmp_path):
+    """`python -m flows.alerts` (as the README shows it) makes a failing scheduled run notify the webhook."""
+    hook = Webhook()
+    try:
+        created = run([sys.executable, "-m", "flows.alerts", "--webhook", hook.url], nightly["project"], env=server.env())
+        assert "automation 'rnnflow-nightly failed'" in created.stdout
+        completed_before = len(nightly_runs(server, nightly["deployment"]))
+        # A run of the deployment that fails at its start: an override of a key params.yaml does not have.
+        run_nightly_once(server, tmp_path, "--param", 'overrides={"no_such_section.key": 1}')
+        failed = nightly_runs(server, nightly["deployment"])[-1]
+        assert len(nightly_runs(server, nightly["deployment"])) == completed_before + 1
+        assert failed.state.is_failed(), failed.state
+        wait_for(lambda: hook.received, 90, "the automation's notification")
+        [notification] = hook.received  # one, for the failed run only (completed runs notify nobody)
+        assert str(failed.id) in notification["body"] and failed.name in notification["subject"], notification
+        assert "Failed" in notification["subject"]
+    finally:
+        hook.server.shutdown()
 
 
 def test_serve_registers_the_nightly_schedule(server, first_run):

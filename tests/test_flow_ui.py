@@ -1,4 +1,5 @@
 """The flow run as a person sees it: headless Chromium opens the Prefect UI's flow run page.
+Screenshots of what it saw go to a temp dir (the path is printed: `pytest -s`) for a person to look at.
 
 Needs Debian's chromium (`apt-get install chromium`); skipped without it. The UI is a
 single-page app that keeps polling the API, so `--dump-dom` snapshots it before it has
@@ -7,6 +8,7 @@ Prefect already depends on), clicks the page's tabs and reads the rendered text.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
@@ -18,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from test_flow_server import STAGES, artifacts, shared_first_run, shared_server, wait_for
+from test_flow_server import STAGES, artifacts, flow_run, shared_first_run, shared_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +56,18 @@ class Page:
 
     def open(self, url: str) -> None:
         self.call("Page.navigate", url=url)
+
+    def screenshot(self, path: Path) -> Path:
+        """The visible page as a PNG at ``path``."""
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+    def wait_for_js(self, expression: str, what: str, timeout: float = 60) -> Any:
+        """The value of ``expression`` once it is truthy."""
+        try:
+            return wait_for(lambda: self.js(expression), timeout, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\npage text:\n{self.text()[:4000]}") from None
 
     def click_tab(self, tab_id: str, label: str) -> None:
         """Click one of the flow run page's tabs (`<li class="p-tab" id="task-runs">`)."""
@@ -128,3 +142,49 @@ def test_flow_run_page_shows_stage_tasks_and_metrics_artifact(ui_run):
         page.open(f"{server.url}/artifacts/artifact/{artifact.id}")
         text = page.wait_for_text("rnnflow-metrics", "roc_auc", "macro_f1", "majority_baseline")
         assert str(metrics["roc_auc"]) in text and str(metrics["macro_f1"]) in text
+
+
+# Rendered figures: <img> elements of the artifact's markdown that decoded (natural width > 0), by alt text.
+DECODED_IMAGES = "Object.fromEntries([...document.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0)" \
+                 ".map(i => [i.alt, i.naturalWidth]))"
+
+
+def test_run_page_shows_the_figures_the_data_docs_and_what_ran(ui_run, tmp_path_factory):
+    server, first = ui_run
+    run_id = first["flow_run_id"]
+    found = artifacts(server, run_id)
+    name = flow_run(server, run_id).name
+    suite = json.loads((first["project"] / "reports/validation/summary.json").read_text())["suite"]
+    shots = tmp_path_factory.mktemp("ui-screenshots")
+    print(f"\nscreenshots of the Prefect UI: {shots}")
+    with chromium() as page:
+        page.open(f"{server.url}/runs/flow-run/{run_id}")
+        page.wait_for_text(name, "Artifacts")
+        assert name.startswith("table text_classification @")  # the dataset, the kind, the commit
+        page.click_tab("artifacts", "Artifacts")
+        page.wait_for_text("rnnflow-figures", "rnnflow-eda-figures", "rnnflow-validation")
+        page.screenshot(shots / "1-run-artifacts.png")
+
+        page.open(f"{server.url}/artifacts/artifact/{found['rnnflow-figures'].id}")
+        images = page.wait_for_js(f"(() => {{ const d = {DECODED_IMAGES}; return Object.keys(d).length >= 3 && d; }})()",
+                                  "the evaluation figures to render")
+        assert images["Roc"] > 0 and images["Confusion"] > 0 and images["Precision recall"] > 0, images
+        page.screenshot(shots / "2-evaluation-figures.png")
+
+        page.open(f"{server.url}/artifacts/artifact/{found['rnnflow-eda-figures'].id}")
+        images = page.wait_for_js(f"(() => {{ const d = {DECODED_IMAGES}; return Object.keys(d).length >= 2 && d; }})()",
+                                  "the EDA figures to render")
+        assert images["Class counts"] > 0, images
+
+        page.open(f"{server.url}/artifacts/artifact/{found['rnnflow-validation'].id}")
+        links = page.wait_for_js("(() => { const a = [...document.querySelectorAll('a')].filter(a => a.href.includes('/data-docs/'))"
+                                 ".map(a => [a.innerText, a.href]); return a.length > 1 && a; })()", "the Data Docs links")
+        assert all(href.startswith(first["site"].url + "/data-docs/") for _, href in links), links
+        index = next(href for text, href in links if "Data Docs" in text)
+        result = next(href for text, href in links if "/validations/" in href)  # a suite's result of this run
+        page.screenshot(shots / "3-validation.png")
+        page.open(index)  # as a click does: the link's own address
+        page.wait_for_text("Data Docs", "Expectation Suites")
+        page.open(result)
+        page.wait_for_text(f"Expectation Suite: {suite}.", "Status: Succeeded")
+        page.screenshot(shots / "4-data-docs-result.png")

@@ -116,12 +116,12 @@ def flow_run_roots(server: PrefectServer, run_id: str) -> list[str]:
 
 
 def sweep_runs(server: PrefectServer, sweep_run_id: str) -> dict[str, Any]:
-    """The rnnflow-clone flow runs a sweep started, by name (= experiment name)."""
+    """The rnnflow-clone flow runs a sweep started, by experiment name."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     with server.client() as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[sweep_run_id])))
-    return {run.name: run for run in runs}
+    return {run.parameters["experiment"]: run for run in runs}
 
 
 def sweep_id(output: str) -> str:
@@ -221,6 +221,11 @@ def test_sweep_runs_every_combination_in_its_own_clone(scaled):
     _, runs = sweep_result(scaled, "first")
     names = {sweep.experiment_name(combo) for combo in sweep.combinations(GRID)}
     assert set(runs) == names and all(flow.state.is_completed() for flow in runs.values())
+    # Each run is named for what ran: deployment, dataset, kind, its combination, the clone's commit.
+    commit = run(["git", "rev-parse", "--short=7", "HEAD"], scaled["driver"]).stdout.strip()
+    for flow in runs.values():
+        combo = " ".join(f"{key.replace('.text_classification', '')}={value}" for key, value in flow.parameters["overrides"].items())
+        assert flow.name == f"rnnflow-clone: table text_classification {combo} @{commit}", flow.name
     roots = {name: flow_run_roots(scaled["server"], str(flow.id)) for name, flow in runs.items()}
     assert all(len(found) == 1 for found in roots.values()), roots
     clones = [Path(found[0]) for found in roots.values()] + [Path(scaled["killed"]["root"][0])]
