@@ -28,13 +28,17 @@ def predictions(probabilities: np.ndarray, threshold: float | None) -> np.ndarra
     return probabilities.argmax(axis=1).astype(int)
 
 
-def mean_log_loss(labels: np.ndarray, probabilities: np.ndarray, floor: float = 1e-7) -> float:
-    """The mean negative log-probability of the true class (two classes: ``probabilities`` is the
-    positive one's), each probability floored at ``floor`` so that one confident error stays finite."""
+def log_losses(labels: np.ndarray, probabilities: np.ndarray, floor: float = 1e-7) -> np.ndarray:
+    """Each row's negative log-probability of its true class (two classes: ``probabilities`` is the
+    positive one's), the probability floored at ``floor`` so that one confident error stays finite."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     true = (np.where(labels == 1, probabilities, 1 - probabilities) if probabilities.ndim == 1
             else probabilities[np.arange(len(labels)), labels])
-    return float(-np.log(np.maximum(true, floor)).mean())
+    return -np.log(np.maximum(true, floor))
+
+
+def mean_log_loss(labels: np.ndarray, probabilities: np.ndarray, floor: float = 1e-7) -> float:
+    return float(log_losses(labels, probabilities, floor).mean())
 
 
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)

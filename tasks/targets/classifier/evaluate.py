@@ -116,8 +116,10 @@ def score_test_split(predictor: Served, labels: np.ndarray, rnn: np.ndarray, pro
     CSV for DVC and as PNG."""
     classes, threshold = predictor.classes, predictor.threshold
     metrics = classification_metrics(labels, probabilities, classes, threshold)
-    if predictor.ensemble:  # the served model averages with the baseline; the RNN alone is always reported too
+    if predictor.ensemble:  # the served model mixes with the baseline; the RNN alone is always reported too
         metrics["ensemble_rnn_weight"] = predictor.ensemble["rnn_weight"]
+        metrics["ensemble"] = {key: predictor.ensemble[key] for key in ("served", "stack", "why", "validation")
+                               if key in predictor.ensemble}
         metrics["rnn_only"] = classification_metrics(labels, rnn, classes, predictor.card["rnn_threshold"])
     data = curves(labels, probabilities, classes, threshold)
     for name, frame in data.items():

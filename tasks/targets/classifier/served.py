@@ -37,8 +37,8 @@ def classifier_card(model_dir: Path) -> dict[str, Any]:
 
 class Served:
     """What a trained classifier answers: its RNN's probabilities (``rnn_probabilities``, per input
-    type), mixed with its baseline's when the model card names an ensemble, decided at the card's
-    threshold.
+    type), mixed with its baseline's when the model card names an ensemble (a stack in logit space
+    or an average: :func:`tasks.targets.classifier.stacking.mix`), decided at the card's threshold.
 
     A kind says what differs: ``CARD`` (what its card is called in a damaged card's error),
     :meth:`check_card`, :meth:`read_options` (its cleaning options from the card's ``clean``),
@@ -107,5 +107,6 @@ class Served:
         rnn = self.rnn_probabilities(cleaned) if rnn is None else rnn
         if not self.ensemble or not len(cleaned):
             return rnn
-        weight = self.ensemble["rnn_weight"]
-        return weight * rnn + (1 - weight) * self.baseline.probabilities(cleaned)
+        from tasks.targets.classifier.stacking import mix
+
+        return mix(self.ensemble, rnn, self.baseline.probabilities(cleaned))

@@ -24,9 +24,6 @@ from tasks.targets.classification import (
 )
 from tasks.targets.labels import label_array
 
-ENSEMBLE_WEIGHTS = np.round(np.arange(0.0, 1.001, 0.05), 2)
-
-
 @dataclass
 class Fitted:
     """A fitted network and what the rest of the train stage needs of its fit."""
@@ -87,7 +84,8 @@ def serve(params: dict[str, Any], meta: dict[str, Any], fitted: Fitted, rnn: np.
         "clean": meta["clean"],
         "params": params,
     })
-    return {**fitted.summary, **decision}, mixed
+    served = {"ensemble_served": mixed["served"], "ensemble_why": mixed["why"]} if mixed else {}
+    return {**fitted.summary, **decision, **served}, mixed
 
 
 def decide(labels: np.ndarray, probabilities: np.ndarray, classes: list[str], objective: str = "macro_f1") -> dict[str, Any]:
@@ -114,23 +112,10 @@ def decide_served(labels: np.ndarray, served: np.ndarray, rnn: np.ndarray, ensem
     return decide(labels, served, classes, objective), rnn_threshold
 
 
-def ensemble_weight(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -> float:
-    """The RNN's share in a mix of its probabilities with the baseline's: the lowest validation
-    log-loss (a proper score, steadier than a thresholded one); ties go to the RNN."""
-    from sklearn.metrics import log_loss
-
-    n_classes = rnn.shape[1] if rnn.ndim > 1 else 2
-
-    def loss(weight: float) -> float:
-        mixed = np.clip(weight * rnn + (1 - weight) * baseline, 1e-7, 1 - 1e-7)
-        return log_loss(labels, mixed, labels=list(range(n_classes)))
-
-    return float(min(ENSEMBLE_WEIGHTS, key=lambda weight: (round(loss(weight), 6), -weight)))
-
-
-def _fixed_or_fitted_weight(setting: Any, labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, where: str) -> float:
+def _checked_weight(setting: Any, where: str) -> float | None:
+    """A fixed ``ensemble_weight`` (the RNN's share of an average of probabilities), or None for ``auto``."""
     if setting == "auto":
-        return ensemble_weight(labels, rnn, baseline)
+        return None
     if isinstance(setting, (int, float)) and not isinstance(setting, bool) and 0 <= setting <= 1:
         return float(setting)
     raise PipelineError(f"params.yaml: {where}.ensemble_weight must be auto or a number from 0 to 1, not {setting!r}")
@@ -138,11 +123,15 @@ def _fixed_or_fitted_weight(setting: Any, labels: np.ndarray, rnn: np.ndarray, b
 
 def ensemble(params: dict[str, Any], labels: np.ndarray, rnn: np.ndarray, baseline_dir: Path, baseline_file: str,
              model_dir: Path, where: str) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """``ensemble: baseline``: weigh the RNN's validation probabilities with the baseline's (the RNN's
-    share ``ensemble_weight``: auto = the best validation log-loss, or a fixed number), copy the
-    baseline model into ``model_dir`` (the saved model serves both); ``none``: the RNN alone.
-    Returns the validation probabilities the model will answer with, and the card's ``ensemble``."""
+    """``ensemble: baseline``: mix the RNN's validation probabilities with the baseline's, and copy
+    the baseline model into ``model_dir`` (the saved model serves both); ``none``: the RNN alone.
+    ``ensemble_weight: auto``: the stack in logit space, or the better part alone, as
+    cross-validation on validation chooses (:func:`tasks.targets.classifier.stacking.choose_mix`);
+    a number: the RNN's fixed share of an average of probabilities. Returns the validation
+    probabilities the model will answer with, and the card's ``ensemble``."""
     import shutil
+
+    from tasks.targets.classifier.stacking import choose_mix, mix
 
     choice = params.get("ensemble", "none")
     if choice == "none":
@@ -153,7 +142,13 @@ def ensemble(params: dict[str, Any], labels: np.ndarray, rnn: np.ndarray, baseli
     if baseline.shape != rnn.shape:
         raise PipelineError(f"{baseline_dir}: the baseline's validation probabilities do not match this split; "
                             "run the pipeline again (dvc repro)")
-    weight = _fixed_or_fitted_weight(params.get("ensemble_weight", "auto"), labels, rnn, baseline, where)
+    weight = _checked_weight(params.get("ensemble_weight", "auto"), where)
+    if weight is None:
+        card = {"baseline": baseline_file, **choose_mix(labels, rnn, baseline, params.get("seed", 0))}
+        coefficients = card["stack"]
+        card["rnn_weight"] = round(coefficients["rnn"] / max(coefficients["rnn"] + coefficients["baseline"], 1e-12), 4)
+    else:
+        card = {"baseline": baseline_file, "rnn_weight": weight, "served": "average",
+                "why": f"ensemble_weight {weight:g} set in params.yaml"}
     shutil.copy(baseline_dir / baseline_file, model_dir / baseline_file)
-    return weight * rnn + (1 - weight) * baseline, {"rnn_weight": weight, "baseline": baseline_file}
-
+    return mix(card, rnn, baseline), card

@@ -1,0 +1,134 @@
+"""Mixing a classifier's RNN with its baseline by stacking in logit space, and the served mix.
+
+The stack reads each model's log-odds (two classes) or log-probabilities (K classes) and weighs
+them: ``score = a * rnn + b * baseline + bias`` (a bias per class for K classes), then a sigmoid
+or softmax; a, b >= 0. Fitted by log-loss on predictions neither model was trained on (the
+validation split's). Unlike one weight on probabilities, it can trust a confident model more
+where the two disagree, and it learns each model's calibration.
+
+What is served is chosen by cross-validation on those predictions: the better part alone (lower
+log-loss), unless the stack's out-of-fold log-loss beats it by more than one standard error of
+their paired difference and its out-of-fold accuracy is no lower. So the served model is never
+worse out of fold than its best part, and a part that is noise gets no say.
+
+The served side (:func:`mix`) imports nothing heavy: evaluate and predict use it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tasks.targets.classification import log_losses
+
+FLOOR = 1e-6  # probabilities are floored (and capped) here before their logs
+FOLDS = 5
+
+
+def log_odds(probabilities: np.ndarray) -> np.ndarray:
+    """Two classes (one positive probability per row): the logit; K classes: log-probabilities."""
+    clipped = np.clip(np.asarray(probabilities, np.float64), FLOOR, 1 - FLOOR)
+    return np.log(clipped / (1 - clipped)) if clipped.ndim == 1 else np.log(clipped)
+
+
+def squash(scores: np.ndarray) -> np.ndarray:
+    if scores.ndim == 1:
+        return np.exp(-np.logaddexp(0, -scores))
+    exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return exponent / exponent.sum(axis=1, keepdims=True)
+
+
+def stacked(coefficients: dict[str, Any], rnn: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """The stack's probabilities from both models' probabilities."""
+    scores = coefficients["rnn"] * log_odds(rnn) + coefficients["baseline"] * log_odds(baseline)
+    return squash(scores + np.asarray(coefficients["bias"]) if scores.ndim > 1 else scores + coefficients["bias"][0])
+
+
+def mix(ensemble: dict[str, Any], rnn: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """What a model card's ``ensemble`` serves: one part alone (``served``: rnn or baseline), its
+    ``stack`` (coefficients), or an average of probabilities with the RNN's share ``rnn_weight``
+    (a fixed ``ensemble_weight``)."""
+    parts = {"rnn": rnn, "baseline": baseline}
+    if ensemble.get("served") in parts:
+        return parts[ensemble["served"]]
+    if ensemble.get("stack"):
+        return stacked(ensemble["stack"], rnn, baseline)
+    weight = ensemble["rnn_weight"]
+    return weight * rnn + (1 - weight) * baseline
+
+
+def fit_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
+    """Coefficients a, b >= 0 and the bias(es) of the lowest log-loss (a tiny ridge on the bias keeps
+    it finite where a class is missing)."""
+    from scipy.optimize import minimize
+
+    features = np.stack([log_odds(rnn), log_odds(baseline)])  # 2 x rows (x classes)
+    width = 1 if rnn.ndim == 1 else rnn.shape[1]
+
+    def objective(theta: np.ndarray) -> float:
+        scores = np.tensordot(theta[:2], features, axes=1) + (theta[2] if width == 1 else theta[2:])
+        return float(log_losses(labels, squash(scores), FLOOR).mean() + 1e-4 * np.sum(theta[2:] ** 2))
+
+    start = np.concatenate([[0.5, 0.5], np.zeros(width)])
+    result = minimize(objective, start, method="L-BFGS-B", bounds=[(0, None), (0, None)] + [(None, None)] * width)
+    return {"rnn": round(float(result.x[0]), 6), "baseline": round(float(result.x[1]), 6),
+            "bias": [round(float(value), 6) for value in result.x[2:]]}
+
+
+def out_of_fold_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: int) -> np.ndarray | None:
+    """The stack's probabilities of each row from a stack fitted without its fold (stratified);
+    None when the rows are too few to cross-validate (no class has two)."""
+    from tasks.core.splits import stratified_folds
+
+    folds = stratified_folds(labels, seed, FOLDS)
+    if not folds:
+        return None
+    result = stacked(fit_stack(labels, rnn, baseline), rnn, baseline)  # rows no fold holds out
+    for fit_rows, held_rows in folds:
+        result[held_rows] = stacked(fit_stack(labels[fit_rows], rnn[fit_rows], baseline[fit_rows]),
+                                    rnn[held_rows], baseline[held_rows])
+    return result
+
+
+def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    predicted = (probabilities >= 0.5).astype(int) if probabilities.ndim == 1 else probabilities.argmax(axis=1)
+    return float((predicted == labels).mean())
+
+
+def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """What to serve from the two models' predictions of rows neither was fitted on: the better
+    part, or the stack when its out-of-fold log-loss is lower by more than one standard error and
+    its out-of-fold accuracy no lower (module docstring). Returns the card's ``stack`` (a part
+    alone is a stack with the other's coefficient 0), what was served, why, and the figures."""
+    parts = {"rnn": log_losses(labels, rnn, FLOOR), "baseline": log_losses(labels, baseline, FLOOR)}
+    best = min(parts, key=lambda name: (parts[name].mean(), name != "baseline"))  # ties: the baseline (no training noise)
+    stack_oof = out_of_fold_stack(labels, rnn, baseline, seed)
+    too_few = stack_oof is None
+    if too_few:  # nothing to cross-validate a stack on: the better part
+        stack_oof = rnn if best == "rnn" else baseline
+    stack_losses = log_losses(labels, stack_oof, FLOOR)
+    difference = parts[best] - stack_losses
+    standard_error = float(difference.std(ddof=1) / np.sqrt(len(labels))) if len(labels) > 1 else float("inf")
+    figures = {
+        "rows": int(len(labels)),
+        "log_loss": {"rnn": round(float(parts["rnn"].mean()), 4), "baseline": round(float(parts["baseline"].mean()), 4),
+                     "stack_out_of_fold": round(float(stack_losses.mean()), 4)},
+        "accuracy": {"rnn": round(accuracy(labels, rnn), 4), "baseline": round(accuracy(labels, baseline), 4),
+                     "stack_out_of_fold": round(accuracy(labels, stack_oof), 4)},
+    }
+    best_accuracy = accuracy(labels, rnn if best == "rnn" else baseline)
+    gain = float(difference.mean())
+    if gain > standard_error and accuracy(labels, stack_oof) >= best_accuracy:
+        stack, served = fit_stack(labels, rnn, baseline), "stack"
+        why = (f"the stack's out-of-fold log-loss beats the better part ({best}) by {gain:.4f}, more than one "
+               f"standard error ({standard_error:.4f}), at no loss of accuracy")
+    else:
+        width = 1 if rnn.ndim == 1 else rnn.shape[1]
+        stack = {"rnn": float(best == "rnn"), "baseline": float(best == "baseline"), "bias": [0.0] * width}
+        served = best
+        why = (f"the {best} alone, the part with the lower validation log-loss: " + (
+            f"{len(labels)} validation rows are too few to cross-validate a stack" if too_few else
+            "the stack's out-of-fold log-loss " + (f"is lower by {gain:.4f} but its out-of-fold accuracy is lower "
+                  f"({accuracy(labels, stack_oof):.4f} vs {best_accuracy:.4f})" if gain > standard_error else
+                  f"does not beat it by more than one standard error ({gain:.4f} vs {standard_error:.4f})")))
+    return {"stack": stack, "served": served, "why": why, "validation": figures}
