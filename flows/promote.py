@@ -10,9 +10,12 @@ from an optional ``promote`` section of ``params.yaml``::
       floors:                   # absolute minimums, checked even when there is no champion
         roc_auc: 0.5
 
-The champion lives in ``champion/``: ``champion.json`` (metrics, dvc.lock hashes, git
-revision, experiment, timestamp) and ``model/`` (a copy of ``models/``), replaced together
-through :func:`tasks.core.common.atomic_path`.
+The record is the model registry (:mod:`flows.registry`): in a git checkout a promotion
+registers the model as a GTO version on the commit whose ``dvc.lock`` produced it and assigns it
+the ``prod`` stage (git tags, read by ``gto show`` and ``dvc artifacts get``). ``champion/`` is
+this checkout's cache of it: ``champion.json`` (metrics, dvc.lock hashes, git revision,
+experiment, timestamp, the registered version) and ``model/`` (a copy of ``models/``), replaced
+together through :func:`tasks.core.common.atomic_path`.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from flows import dvcstages, registry
 from tasks.core.common import atomic_path
 
 CHAMPION_DIR = Path("champion")
@@ -97,9 +101,16 @@ def read_champion(root: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def write_champion(root: str | Path, record: dict[str, Any], model_dir: str | Path) -> Path:
-    """Make ``record`` and a copy of ``model_dir`` the champion, in one atomic replacement."""
+def write_champion(root: str | Path, record: dict[str, Any], model_dir: str | Path, push: bool = False) -> Path:
+    """Make ``record`` and a copy of ``model_dir`` the champion, in one atomic replacement.
+
+    In a git checkout the registry records it first (:func:`flows.registry.register_champion`:
+    a version on the run's commit, the ``prod`` stage; ``push``: the model to the DVC remote, then
+    the tags to ``origin``), and ``champion.json`` keeps the registered version under ``registry``.
+    """
     root = Path(root)
+    if dvcstages.git(root, "rev-parse", "HEAD"):
+        record = {**record, "registry": registry.register_champion(root, record, push=push)}
     with atomic_path(root / CHAMPION_DIR, kind="dir") as tmp:
         tmp.mkdir()
         shutil.copytree(root / model_dir, tmp / CHAMPION_MODEL)

@@ -57,6 +57,7 @@ class Server:
 
 def predict_cli(project: Path, texts: list[str], tmp_path: Path) -> pd.DataFrame:
     """tasks.predict's answers for ``texts``: the reference the service must match."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"text": texts}).to_csv(tmp_path / "texts.csv", index=False)
     run([sys.executable, "-m", "tasks.predict", str(tmp_path / "texts.csv"), "-o", str(tmp_path / "scored.csv")], project)
     return pd.read_csv(tmp_path / "scored.csv")
