@@ -178,13 +178,39 @@ def test_padding_never_changes_a_prediction():
     from tasks.networks.model import build_series_classifier
 
     scaler = {"mean": [0.5, -1.0], "variance": [2.0, 0.5]}
-    for pooling in ("last", "max", "mean"):
+    for pooling, stride in (("last", 1), ("max", 1), ("mean", 1), ("max", 3), ("last", 4)):
         model = build_series_classifier({"model": "gru", "bidirectional": True, "layers": 2, "units": 6, "dropout": 0.0,
-                                         "pooling": pooling}, scaler, 3)
+                                         "pooling": pooling}, scaler, 3, stride)
         rng = np.random.default_rng(0)
         short = rng.normal(size=(1, 5, 2)).astype(np.float32)
-        padded = np.concatenate([short, np.full((1, 4, 2), np.nan, np.float32)], axis=1)
-        assert np.allclose(model(short), model(padded), atol=1e-6), pooling
+        for extra in (1, 4, 6):  # batches padded to lengths that are and are not multiples of the stride
+            padded = np.concatenate([short, np.full((1, extra, 2), np.nan, np.float32)], axis=1)
+            assert np.allclose(model(short), model(padded), atol=1e-6), (pooling, stride, extra)
+
+
+def test_long_series_reach_the_rnn_as_window_means_and_small_sets_get_small_models():
+    import keras
+
+    from tasks.networks.model import MaskedDownsample, SeriesMask, downsample_stride, series_capacity
+
+    assert [downsample_stride(steps, 100) for steps in (29, 100, 101, 251, 1344)] == [1, 1, 2, 3, 14]
+    assert downsample_stride(5000, None) == 1
+    stride = downsample_stride(1200, 100)
+    inputs = keras.Input((None, 1))
+    reader = keras.Model(inputs, MaskedDownsample(stride)(SeriesMask()(inputs)))
+    rng = np.random.default_rng(1)
+    long = rng.normal(size=(1, 1200, 1)).astype(np.float32)
+    shorter = np.concatenate([long[:, :1000], np.full((1, 200, 1), np.nan, np.float32)], axis=1)  # unequal: padded
+    read = reader(np.concatenate([long, shorter])).numpy()
+    assert read.shape == (2, 100, 1)  # the RNN reads 100 steps, not 1,200
+    np.testing.assert_allclose(read[0, :, 0], long[0, :, 0].reshape(100, 12).mean(axis=1), rtol=1e-5, atol=1e-6)
+    # the shorter series: 83 full windows, then the mean of its last 4 steps, then padding
+    windows = [long[0, start : min(start + 12, 1000), 0].mean() for start in range(0, 1000, 12)]
+    np.testing.assert_allclose(read[1, :84, 0], windows, rtol=1e-5, atol=1e-6)
+    params = {"layers": 2, "units": 128, "capacity": "auto"}
+    assert series_capacity(params, 36) == {**params, "layers": 1, "units": 32}
+    assert series_capacity(params, 270) == {**params, "units": 64}
+    assert series_capacity(params, 1437) == params and series_capacity({**params, "capacity": "fixed"}, 36)["units"] == 128
 
 
 # --------------------------------------------------------------------------- end to end

@@ -56,6 +56,43 @@ class SeriesMask(layers.Layer):
         return ops.logical_not(ops.any(ops.isnan(inputs), axis=-1))
 
 
+@keras.saving.register_keras_serializable(package="rnnflow")
+class MaskedDownsample(layers.Layer):
+    """Piecewise aggregate approximation of a masked series: the mean of each window of
+    ``stride`` steps, over its unpadded steps; a window with none is padding (masked). Long
+    series reach the RNN ``stride`` times shorter, their masks kept (still right-padded)."""
+
+    def __init__(self, stride: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stride = int(stride)
+        self.supports_masking = True
+
+    def _pooled(self, values):
+        """Window means of ``stride`` steps from the first step on (the end padded with zeros, so
+        that where the windows fall never depends on how long the batch is padded)."""
+        padded = ops.pad(values, [[0, 0], [0, self.stride - 1], [0, 0]])
+        return ops.average_pool(padded, self.stride, self.stride, padding="valid")
+
+    def _weights(self, inputs, mask):
+        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        return self._pooled(present)  # the share of each window's steps that are not padding
+
+    def call(self, inputs, mask=None):
+        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        # mean(x * present) / mean(present) over a window: the mean of its unpadded steps
+        return self._pooled(inputs * present) / ops.maximum(self._pooled(present), ops.cast(1e-6, inputs.dtype))
+
+    def compute_mask(self, inputs, mask=None):
+        return self._weights(inputs, mask)[..., 0] > 0
+
+    def compute_output_shape(self, input_shape):
+        steps = None if input_shape[1] is None else -(-input_shape[1] // self.stride)
+        return (input_shape[0], steps, input_shape[2])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "stride": self.stride}
+
+
 def cudnn_eligible(layer: layers.Layer) -> list[str]:
     """Why an LSTM/GRU layer could not use the cuDNN kernel; an empty list means it can.
 
@@ -130,14 +167,36 @@ def build_text_classifier(params: dict[str, Any], vocab_size: int, n_classes: in
     return keras.Model(token_ids, class_head(recurrent_encoder(x, params), n_classes, params["dropout"]), name="classifier")
 
 
-def build_series_classifier(params: dict[str, Any], scaler: dict[str, list[float]], n_classes: int) -> keras.Model:
-    """Scaling (the train split's statistics, fixed) -> NaN-padding mask -> stacked (bi)RNN ->
-    pooling -> class head. Input: (batch, steps, features), padded with NaN."""
+def downsample_stride(max_steps: int, downsample_to: int | None) -> int:
+    """How many steps one RNN step reads: 1, or the least stride that brings the longest train
+    series to ``downsample_to`` steps or fewer (None: never)."""
+    return 1 if not downsample_to or max_steps <= downsample_to else -(-max_steps // downsample_to)
+
+
+def series_capacity(params: dict[str, Any], n_train: int) -> dict[str, Any]:
+    """``capacity: auto``: the recurrent layers sized by the number of training series, so that a
+    tiny set gets a small model (fewer weights than it has numbers to fit them on): under 100
+    series one layer of 32 units, under 500 at most 64 units, else ``layers``/``units`` as set;
+    ``fixed``: ``layers``/``units`` as set."""
+    if params.get("capacity", "auto") == "fixed" or n_train >= 500:
+        return params
+    if n_train < 100:
+        return {**params, "layers": 1, "units": min(params["units"], 32)}
+    return {**params, "units": min(params["units"], 64)}
+
+
+def build_series_classifier(params: dict[str, Any], scaler: dict[str, list[float]], n_classes: int,
+                            stride: int = 1) -> keras.Model:
+    """Scaling (the train split's statistics, fixed) -> NaN-padding mask -> (``stride`` > 1: the
+    mean of every ``stride`` steps, :class:`MaskedDownsample`) -> stacked (bi)RNN -> pooling ->
+    class head. Input: (batch, steps, features), padded with NaN."""
     validate_params(params)
     n_features = len(scaler["mean"])
     values = keras.Input(shape=(None, n_features), dtype="float32", name="series")
     scaled = layers.Normalization(axis=-1, mean=scaler["mean"], variance=scaler["variance"], name="scale")(values)
     x = SeriesMask(name="mask")(scaled)
+    if stride > 1:
+        x = MaskedDownsample(stride, name="downsample")(x)
     return keras.Model(values, class_head(recurrent_encoder(x, params), n_classes, params["dropout"]), name="series_classifier")
 
 

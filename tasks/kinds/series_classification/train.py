@@ -15,19 +15,24 @@ WHERE = "train.series_classification"
 
 
 def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
-    """Fit the classifier over scaled, masked series (padded with NaN); save it (scaler inside) and its card."""
-    from tasks.networks.model import build_series_classifier
+    """Fit the classifier over scaled, masked series (padded with NaN): sized by the number of
+    training series (:func:`tasks.networks.model.series_capacity`), long series downsampled to
+    ``downsample_to`` steps (:func:`tasks.networks.model.downsample_stride`); save it (scaler
+    inside) and its card."""
+    from tasks.networks.model import build_series_classifier, downsample_stride, series_capacity
     from tasks.networks.training import padding_fraction
 
     scaler, meta = read_features(tokenized_dir)
     classes, n_features = meta["classes"], meta["n_features"]
+    sized = series_capacity(params, meta["train_rows"])
+    stride = downsample_stride(meta["max_steps"], params.get("downsample_to", 100))
     fitted = fitting.fit(params, tokenized_dir, classes, WHERE, live_dir, checkpoint_dir,
                          lambda table: series.unpack(table["values"], n_features),
-                         lambda: (build_series_classifier(params, scaler, len(classes)), None, None), pad_value=np.nan)
+                         lambda: (build_series_classifier(sized, scaler, len(classes), stride), None, None), pad_value=np.nan)
     fitted.model.save(model_dir / "model.keras")
     validation = series.unpack(fitted.tables["validation"]["values"], n_features)
     rnn = Predictor.of(fitted.model, classes, n_features).probabilities_of_clean(validation)
     summary, _ = fitting.serve(params, meta, fitted, rnn, model_dir, BASELINE_FILE, WHERE, {
         "n_features": n_features, "feature_names": meta.get("feature_names")})
-    return {**summary,
+    return {**summary, "layers": sized["layers"], "units": sized["units"], "downsample_stride": stride,
             "padding_fraction": round(padding_fraction(fitted.train_data, lambda batch: np.isnan(batch).any(axis=-1)), 4)}
