@@ -11,6 +11,10 @@
     re-lists what ingest.source matches, runs).
 (d) a train parameter changed (train.text_classification.epochs - 1): the time and which stages ran.
 (e) padding_fraction and train_samples_per_s from that project's metrics/train.json.
+(f) stage_split: each stage run once more on its own in the finished project
+    (``python -X importtime -m tasks.<stage>``), its wall time split into start-up (the
+    interpreter and every import, the lazy ones inside the stage's work included) and work;
+    ``dvc_s`` is what the stage took under ``dvc repro`` beyond that (hashing, the lock).
 
     python bench/compare.py              # everything (about 7 minutes on 2 busy cores)
     python bench/compare.py --quick      # smoke test: 2,000 IMDB rows, 2,000 clothing rows
@@ -80,6 +84,37 @@ def run_timed(command: list[str], cwd: Path, log_file: Path) -> dict[str, Any]:
         # From one "Running stage" line to the next: the stage plus DVC's bookkeeping after it.
         "stage_s": {name: round(bounds[i + 1] - bounds[i], 2) for i, name in enumerate(stages)},
     }
+
+
+def import_seconds(stderr: str) -> float:
+    """The total import time ``-X importtime`` reports: the outermost imports' cumulative times."""
+    entries = []
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and not line.startswith("import time: self"):
+            _, cumulative, name = line.split("|", 2)
+            entries.append((len(name) - len(name.lstrip()), int(cumulative)))
+    outermost = min((depth for depth, _ in entries), default=0)
+    return sum(micros for depth, micros in entries if depth == outermost) / 1e6
+
+
+def stage_split(project: Path, stages: list[str], repro_stage_s: dict[str, float]) -> dict[str, dict[str, float]]:
+    """(f): each stage run again on its own in ``project``; its start-up (interpreter + imports) and work."""
+    env = subprocess_env()
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], cwd=project, env=env, check=True)
+    interpreter_s = time.perf_counter() - started
+    split = {}
+    for stage in stages:
+        started = time.perf_counter()
+        completed = subprocess.run([sys.executable, "-X", "importtime", "-m", f"tasks.{stage}"], cwd=project, env=env,
+                                   capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise RuntimeError(f"tasks.{stage} failed on its own in {project}:\n{completed.stderr[-3000:]}")
+        startup = interpreter_s + import_seconds(completed.stderr)
+        split[stage] = {"wall_s": round(wall, 2), "startup_s": round(startup, 2), "work_s": round(wall - startup, 2),
+                        "dvc_s": round(max(repro_stage_s.get(stage, wall) - wall, 0.0), 2)}
+    return split
 
 
 def bag(text: str, exclude: frozenset[str]) -> Counter:
@@ -255,12 +290,17 @@ def bench_e2e(workdir: Path, rows: int) -> dict[str, Any]:
     log(f"(d) dvc repro after train.text_classification.epochs {epochs} -> {section['epochs']}")
     changed = run_timed(["dvc", "repro"], project, workdir / "repro_3.log")
 
+    log("(f) each stage again on its own: start-up against work")
+    split = stage_split(project, first["stages"], first["stage_s"])
+
     result.update(
         {
             "tutorial_s": round(tutorial_s, 2),
             "rnnflow_repro_s": first["seconds"],
             "e2e_ratio": round(first["seconds"] / tutorial_s, 3),
             "rnnflow_stage_s": first["stage_s"],
+            "stage_split": split,
+            "startup_s_total": round(sum(part["startup_s"] for part in split.values()), 2),
             "tutorial_timings": tutorial["timings"],
             "tutorial_accuracy": tutorial["accuracy"],
             "tutorial_macro_f1": tutorial["macro_f1"],
