@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
-from compare import CLOTHING, log, make_project, subprocess_env  # noqa: E402
+from compare import CLOTHING, log, make_project, subprocess_env  # noqa: E402  (imports no pandas)
 
 STAGES = ("source", "ingest", "validate", "clean", "tokenize", "baseline")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -72,7 +72,9 @@ def run_stage(stage: str, project: Path) -> dict[str, Any]:
 def measure(rows: int, workdir: Path) -> dict[str, Any]:
     source = workdir / f"reviews_{rows}.csv"
     log(f"generating {rows:,} reviews")
-    generated_reviews(rows).to_csv(source, index=False)
+    # In a child: a stage's peak memory (ru_maxrss) starts from its parent's at the fork, so the
+    # parent stays small (no pandas, no data).
+    subprocess.run([sys.executable, __file__, "--generate", str(rows), str(source)], check=True)
     project = make_project(workdir / f"project_{rows}", source)
     result = {"rows": rows, "source_mb": round(source.stat().st_size / 2**20, 1), "stages": {}}
     for stage in STAGES:
@@ -105,7 +107,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--generate", nargs=2, metavar=("ROWS", "CSV"), help=argparse.SUPPRESS)  # internal: one data set
     args = parser.parse_args(argv)
+    if args.generate:
+        generated_reviews(int(args.generate[0])).to_csv(args.generate[1], index=False)
+        return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rnnflow-scaling-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_average_start": [round(v, 2) for v in os.getloadavg()],
