@@ -25,6 +25,16 @@ class Chosen:
     name: str
     evidence: dict[str, dict[str, float]]
     how: str
+    classes: list[str]
+    params: dict[str, Any]
+
+    def refit(self, items: list[np.ndarray], labels: np.ndarray) -> "Chosen":
+        """The chosen model fitted again on ``items`` (train and validation: a small archive's
+        validation series are a tenth of what it has to learn from)."""
+        folds = stratified_folds(labels, FOLD_SEED, self.params.get("folds", 5))
+        refitted = fit_candidate(self.name, items, labels, self.classes, self.params, folds)
+        return Chosen(refitted, self.name, self.evidence, f"{self.how}; refitted on train and validation",
+                      self.classes, self.params)
 
     def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
         return self.model.probabilities(items)
@@ -67,7 +77,7 @@ def choose_baseline(items: list[np.ndarray], labels: np.ndarray, classes: list[s
     best = min(evidence, key=lambda name: (-evidence[name]["accuracy"], evidence[name]["log_loss"]))
     how = (f"{len(folds)}-fold cross-validation on train (MiniRocket: leave-one-out): "
            + ", ".join(f"{name} accuracy {figures['accuracy']:.4f}" for name, figures in evidence.items()))
-    return Chosen(fitted[best], best, evidence, how)
+    return Chosen(fitted[best], best, evidence, how, classes, params)
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:

@@ -49,11 +49,18 @@ def fit_baseline(clean_dir: Path, classes: list[str], inputs: Callable[[pd.DataF
     """Read the clean splits, ``fit(train, train labels, validation, validation labels)`` the
     kind's model on what ``inputs`` takes of each split, save it to ``path`` and report it
     (:func:`baseline_report`, beside the model). The model has ``save``, ``probabilities`` and
-    ``description``, and may have a ``report`` (a dict the report takes in: how it was chosen)."""
+    ``description``, and may have a ``report`` (a dict the report takes in: how it was chosen) and
+    ``refit(items, labels)``: the same choices fitted again on train and validation together, the
+    model saved and tested (the validation probabilities, what an ensemble is fitted on, stay
+    those of the model fitted on train alone)."""
     splits = {name: read_parquet(clean_dir / f"{name}.parquet", "clean") for name in SPLITS}
     items = {name: inputs(part) for name, part in splits.items()}
     labels = {name: part["label"].to_numpy().astype(int) for name, part in splits.items()}
     model = fit(items["train"], labels["train"], items["validation"], labels["validation"])
+    probabilities = {"validation": model.probabilities(items["validation"])}
+    if hasattr(model, "refit"):  # its choices made, the served model learns from the validation series too
+        model = model.refit(list(items["train"]) + list(items["validation"]),
+                            np.concatenate([labels["train"], labels["validation"]]))
     model.save(path)
-    probabilities = {name: model.probabilities(items[name]) for name in ("validation", "test")}
+    probabilities["test"] = model.probabilities(items["test"])
     return {**baseline_report(model.description, labels, probabilities, classes, path.parent), **getattr(model, "report", {})}

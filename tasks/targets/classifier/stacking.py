@@ -9,7 +9,9 @@ where the two disagree, and it learns each model's calibration.
 What is served is chosen by cross-validation on those predictions: the better part alone (lower
 log-loss), unless the stack's out-of-fold log-loss beats it by more than one standard error of
 their paired difference and its out-of-fold accuracy is no lower. So the served model is never
-worse out of fold than its best part, and a part that is noise gets no say.
+worse out of fold than its best part, and a part that is noise gets no say. A stack needs
+:data:`ROWS_PER_COEFFICIENT` validation rows per coefficient; fewer (a small archive's 5
+validation series), the better part alone.
 
 The served side (:func:`mix`) imports nothing heavy: evaluate and predict use it.
 """
@@ -23,6 +25,9 @@ from tasks.targets.classification import log_losses
 
 FLOOR = 1e-6  # probabilities are floored (and capped) here before their logs
 FOLDS = 5
+# A stack is fitted only on this many validation rows per coefficient (2 weights and the biases)
+# or more: the events-per-variable rule of thumb of logistic regression; fewer, the better part alone.
+ROWS_PER_COEFFICIENT = 10
 
 
 def log_odds(probabilities: np.ndarray) -> np.ndarray:
@@ -103,8 +108,9 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
     parts = {"rnn": log_losses(labels, rnn, FLOOR), "baseline": log_losses(labels, baseline, FLOOR)}
     best = min(parts, key=lambda name: (parts[name].mean(), name != "baseline"))  # ties: the baseline (no training noise)
     stack_oof = out_of_fold_stack(labels, rnn, baseline, seed)
-    too_few = stack_oof is None
-    if too_few:  # nothing to cross-validate a stack on: the better part
+    width = 1 if rnn.ndim == 1 else rnn.shape[1]
+    too_few = stack_oof is None or len(labels) < ROWS_PER_COEFFICIENT * (2 + width)
+    if stack_oof is None:  # nothing to cross-validate a stack on: its figures are the better part's
         stack_oof = rnn if best == "rnn" else baseline
     stack_losses = log_losses(labels, stack_oof, FLOOR)
     difference = parts[best] - stack_losses
@@ -118,16 +124,16 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
     }
     best_accuracy = accuracy(labels, rnn if best == "rnn" else baseline)
     gain = float(difference.mean())
-    if gain > standard_error and accuracy(labels, stack_oof) >= best_accuracy:
+    if not too_few and gain > standard_error and accuracy(labels, stack_oof) >= best_accuracy:
         stack, served = fit_stack(labels, rnn, baseline), "stack"
         why = (f"the stack's out-of-fold log-loss beats the better part ({best}) by {gain:.4f}, more than one "
                f"standard error ({standard_error:.4f}), at no loss of accuracy")
     else:
-        width = 1 if rnn.ndim == 1 else rnn.shape[1]
         stack = {"rnn": float(best == "rnn"), "baseline": float(best == "baseline"), "bias": [0.0] * width}
         served = best
         why = (f"the {best} alone, the part with the lower validation log-loss: " + (
-            f"{len(labels)} validation rows are too few to cross-validate a stack" if too_few else
+            f"{len(labels)} validation rows are too few for a stack of {2 + width} coefficients "
+            f"(it takes {ROWS_PER_COEFFICIENT * (2 + width)})" if too_few else
             "the stack's out-of-fold log-loss " + (f"is lower by {gain:.4f} but its out-of-fold accuracy is lower "
                   f"({accuracy(labels, stack_oof):.4f} vs {best_accuracy:.4f})" if gain > standard_error else
                   f"does not beat it by more than one standard error ({gain:.4f} vs {standard_error:.4f})")))
