@@ -9,6 +9,11 @@ top_k, seed, as ``tasks.generate``), ``GET /model`` and ``GET /health``. It serv
 model folder, and swaps in a new version without dropping a request when the stage (or the
 folder) changes. Bound to 127.0.0.1 unless told otherwise; ``RNNFLOW_SERVE_TOKEN``, when set, is
 the bearer token every request but ``/health`` must carry.
+
+``python -m tasks.serve --model-dir models --export-savedmodel DIR`` writes the model's whole
+decision as a SavedModel for TF Serving instead (series classifiers; checked against the served
+model on the checkout's test split, and refused with the reason where it cannot answer the same:
+:mod:`tasks.serving.export`).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from tasks.core.artifacts import MODEL_DIR
 from tasks.core.common import PipelineError, run_main
 
 TOKEN_VARIABLE = "RNNFLOW_SERVE_TOKEN"
@@ -38,6 +44,24 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def export(model_dir: Path, target: Path) -> None:
+    """The SavedModel export, checked on the test split of the checkout it runs in."""
+    from tasks.core.artifacts import CLEAN_DIR, read_card
+    from tasks.core.common import check_target, read_parquet
+    from tasks.inputs.series import unpack
+    from tasks.serving.export import export_savedmodel
+
+    if target.exists():
+        raise PipelineError(f"--export-savedmodel {target}: exists; give a new folder")
+    check_target(target, kind="dir")
+    card = read_card(model_dir)
+    test = read_parquet(CLEAN_DIR / "test.parquet", "the clean stage") if "n_features" in card else None
+    check = unpack(test["values"], int(card["n_features"])) if test is not None else []
+    export_savedmodel(model_dir, target, check)
+    print(f"exported {model_dir} to {target} (checked on {len(check)} test series: the same labels, probabilities "
+          f"within 1e-6)")
+
+
 def main(argv: list[str] | None = None) -> None:
     from flows.registry import ARTIFACT, CHAMPION_STAGE
 
@@ -54,7 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rows", type=positive, default=1024, help="rows per /predict request (default 1024)")
     parser.add_argument("--poll-seconds", type=float, default=10.0,
                         help="how often to look for a new version (default 10)")
+    parser.add_argument("--export-savedmodel", type=Path, metavar="DIR",
+                        help="write --model-dir's decision as a TF SavedModel to DIR (a new folder) and exit")
     args = parser.parse_args(argv)
+    if args.export_savedmodel is not None:
+        export(args.model_dir or MODEL_DIR, args.export_savedmodel)
+        return
     token = os.environ.get(TOKEN_VARIABLE) or None
     if not _loopback(args.host) and not token:
         print(f"warning: serving on {args.host} without a token: anyone who reaches it can query the model "

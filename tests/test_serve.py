@@ -134,3 +134,88 @@ def test_a_bad_start_is_one_line(trained_project: Path):
     assert result.returncode != 0 and "no/such/folder: no model card" in result.stderr
     result = run([sys.executable, "-m", "tasks.serve", "--stage", "prod"], trained_project, check=False)
     assert result.returncode != 0 and "no version of rnnflow-model is in stage 'prod'" in result.stderr
+
+
+# --------------------------------------------------------------------------- series: HTTP and the SavedModel
+
+FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+inputs = np.load(sys.argv[2])
+exported = tf.saved_model.load(sys.argv[1])  # held: its variables live as long as it does
+answer = exported.serve(tf.constant(inputs["values"]), tf.constant(inputs["lengths"]))
+print(json.dumps({"probabilities": answer["probabilities"].numpy().tolist(),
+                  "label": [label.decode() for label in answer["label"].numpy()]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def series_trained(tmp_path_factory) -> Path:
+    """A tiny trained series project (tests/test_series.py's shapes) whose test file has gaps."""
+    import numpy as np
+
+    from conftest import commit_all, make_project
+    from test_series import SHAPES, TINY_SERIES, shape_series, ts_text, write_archive
+
+    # The summary baseline averaged with the RNN: the decision the SavedModel export re-expresses.
+    root = make_project(tmp_path_factory.mktemp("series-serve") / "project", overrides={
+        **TINY_SERIES, "baseline": {"series_classification": {"models": ["summary_logistic"]}},
+        "train": {"series_classification": {**TINY_SERIES["train"]["series_classification"], "epochs": 4,
+                                            "ensemble_weight": 0.5}}})
+    write_archive(root / "data/raw/shapes", train=90, test=30)
+    commit_all(root, "tiny series")
+    run(["dvc", "repro"], root)
+    rng = np.random.default_rng(7)
+    items = [shape_series(SHAPES[number % 3], int(rng.integers(12, 30)), rng) for number in range(30)]
+    for item in items[::3]:
+        item[rng.integers(0, len(item), 3), int(rng.integers(0, 2))] = np.nan  # gaps to interpolate
+    items[1][:, 1] = np.nan  # a feature missing throughout
+    (root / "gappy.ts").write_text(ts_text(items, [SHAPES[number % 3] for number in range(30)]))
+    return root
+
+
+@pytest.mark.slow
+def test_series_are_served_and_exported_as_tasks_predict_answers(series_trained: Path, tmp_path: Path):
+    import numpy as np
+
+    from tasks.readers.tsfile import read_ts
+    from tasks.serving.export import padded_batch
+
+    root = series_trained
+    run([sys.executable, "-m", "tasks.predict", "gappy.ts", "-o", str(tmp_path / "scored.csv")], root)
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    columns = [column for column in scored.columns if column.startswith("predicted_probability_")]
+    series = read_ts(root / "gappy.ts").series
+    rows = [{"values": [[None if np.isnan(value) else float(value) for value in step] for step in item]} for item in series]
+
+    served = Server(root, "--model-dir", "models")
+    try:
+        answers = httpx.post(f"{served.url}/predict", json={"rows": rows}, timeout=60).json()["predictions"]
+        bad = httpx.post(f"{served.url}/predict", json={"rows": [rows[0], {"values": [[1.0, 2.0, 3.0]]}]})
+        assert bad.status_code == 422 and "rows[1].values[0]: must be a list of 2 numbers" in bad.json()["detail"]
+        empty = httpx.post(f"{served.url}/predict", json={"rows": [{"values": []}]})
+        assert empty.status_code == 422 and "rows[0].values: must be a non-empty list" in empty.json()["detail"]
+    finally:
+        served.stop()
+    assert [answer["label"] for answer in answers] == scored["predicted_label"].tolist()
+    for column in columns:
+        assert [answer[column.removeprefix("predicted_")] for answer in answers] == scored[column].tolist()
+
+    # The SavedModel, loaded in a fresh interpreter that cannot import the project, answers the same.
+    result = run([sys.executable, "-m", "tasks.serve", "--export-savedmodel", str(tmp_path / "savedmodel")], root)
+    assert "the same labels" in result.stdout
+    values, lengths = padded_batch(series, 2)
+    np.savez(tmp_path / "inputs.npz", values=values, lengths=lengths)
+    fresh = run([sys.executable, "-I", "-c", FRESH_PROCESS, str(tmp_path / "savedmodel"), str(tmp_path / "inputs.npz")],
+                tmp_path)
+    exported = json.loads(fresh.stdout.strip().splitlines()[-1])
+    assert exported["label"] == scored["predicted_label"].tolist()
+    assert np.abs(np.round(np.asarray(exported["probabilities"]), 6) - scored[columns].to_numpy()).max() <= 1e-6
+
+
+def test_a_text_model_is_not_exported_and_says_why(trained_project: Path, tmp_path: Path):
+    result = run([sys.executable, "-m", "tasks.serve", "--export-savedmodel", str(tmp_path / "savedmodel")],
+                 trained_project, check=False)
+    assert result.returncode != 0 and "NLTK's word tokenizer" in result.stderr
+    assert not (tmp_path / "savedmodel").exists()
