@@ -33,6 +33,12 @@ Run it once: ``python -m flows.pipeline [--set train.text_classification.epochs=
 (against ``PREFECT_API_URL`` if set, else Prefect's ephemeral mode). Schedule it:
 ``prefect.yaml`` (deployment ``rnnflow-nightly``) or ``python -m flows.serve``.
 
+What a reviewer sees in the Prefect UI: each run is named for what ran (:func:`run_name`:
+dataset, kind, overrides, commit); the artifacts inline every figure the stages drew and link
+the Data Docs and the evaluation report on the read-only reports site (:mod:`flows.reportsite`),
+only when it answers; a failed or crashed ``rnnflow-nightly`` run raises the automation that
+:mod:`flows.alerts` creates.
+
 More machines: :func:`run_pipeline` is the part every flow shares; ``flows/experiment.py``
 runs it in a clone of its own on any worker (deployment ``rnnflow-clone``) and
 ``flows/sweep.py`` runs one such run per combination of a parameter grid.
