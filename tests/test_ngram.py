@@ -1,4 +1,5 @@
-"""tasks.baselines.ngram: the fast Kneser-Ney model against NLTK's KneserNeyInterpolated and its own invariants."""
+"""tasks.baselines.ngram: the fast Kneser-Ney models against NLTK's KneserNeyInterpolated, a slow
+reference of modified Kneser-Ney, and their own invariants."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,9 @@ import pytest
 from nltk.lm import KneserNeyInterpolated
 from nltk.util import everygrams
 
-from tasks.baselines.ngram import AUTO_FALLBACK_DISCOUNT, KneserNey
+from collections import Counter
+
+from tasks.baselines.ngram import AUTO_FALLBACK_DISCOUNT, MODIFIED_FALLBACK_DISCOUNTS, KneserNey
 
 VOCAB_SIZE = 30  # ids 22..29 never occur in the toy streams: words the model has never seen
 END = 2
@@ -131,7 +134,7 @@ def test_floor_changes_only_the_unigram_level() -> None:
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5])
-@pytest.mark.parametrize(("discount", "unigram_floor"), [("auto", True), (0.3, True), (0.9, False)])
+@pytest.mark.parametrize(("discount", "unigram_floor"), [("modified", True), ("auto", True), (0.3, True), (0.9, False)])
 def test_every_distribution_sums_to_one(order: int, discount: float | str, unigram_floor: bool) -> None:
     stream = proper_stream() if not unigram_floor else toy_stream(seed=5)  # floor off: NLTK-proper stream
     model = KneserNey.fit(stream, VOCAB_SIZE, order, discount, unigram_floor)
@@ -193,7 +196,7 @@ def test_log_probs_equal_nltk_on_a_stream() -> None:
     np.testing.assert_allclose(ours.log_probs(scored), np.log(expected), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("discount", ["auto", 0.4])
+@pytest.mark.parametrize("discount", ["modified", "auto", 0.4])
 def test_save_and_load_round_trip_without_pickle(tmp_path, discount: float | str) -> None:
     model = KneserNey.fit(toy_stream(), VOCAB_SIZE, 4, discount)
     path = tmp_path / "kn.npz"
@@ -217,16 +220,17 @@ def test_auto_discount_is_neys_estimate_per_order() -> None:
     # Order 1, continuation counts: 2 after {3,4}, 3 after {2,4}, 4 after {3,5}, 5 after {2}:
     #   n1=1, n2=3 -> D=1/7.
     model = KneserNey.fit(stream, 7, order=3, discount="auto")
-    assert model.discounts == pytest.approx((1 / 7, 1.0, 5 / 9), abs=1e-15)
-    assert KneserNey.fit(stream, 7, order=3, discount="auto", unigram_floor=False).discounts[0] == 0.0
+    assert [d[0] for d in model.discounts] == pytest.approx([1 / 7, 1.0, 5 / 9], abs=1e-15)
+    assert all(len(set(d)) == 1 for d in model.discounts)  # one discount per order, whatever the count
+    assert KneserNey.fit(stream, 7, order=3, discount="auto", unigram_floor=False).discounts[0] == (0.0, 0.0, 0.0)
     # No bigram seen once (23 x4, 32 x3): Ney's estimate would be 0, the fallback applies; the
     # unigram level has n1=2 (3 after 2, 2 after 3), n2=0 -> D=1.
     repetitive = KneserNey.fit(np.array([2, 3] * 4), 7, order=2, discount="auto")
-    assert repetitive.discounts == (1.0, AUTO_FALLBACK_DISCOUNT)
+    assert repetitive.discounts == ((1.0,) * 3, (AUTO_FALLBACK_DISCOUNT,) * 3)
 
     # Order 2: raw bigrams 23, 34, 42 twice; 25, 54, 43, 32 once: n1=4, n2=3 -> D2=0.4.
     bigram = KneserNey.fit(stream, 7, order=2, discount="auto")
-    assert bigram.discounts == pytest.approx((1 / 7, 0.4), abs=1e-15)
+    assert [d[0] for d in bigram.discounts] == pytest.approx([1 / 7, 0.4], abs=1e-15)
     # P(3 | 2): 2 is followed by 3 twice and 5 once; 7 distinct bigrams, 4 words continue one.
     unigram_3 = (2 - 1 / 7) / 7 + (1 / 7) * 4 / 7 / 6
     assert bigram.probabilities([2])[3] == pytest.approx((2 - 0.4) / 3 + 0.4 * 2 / 3 * unigram_3, abs=1e-15)
@@ -245,7 +249,7 @@ def test_auto_discount_is_neys_estimate_per_order() -> None:
         (lambda: KneserNey.fit(np.array([3.0, 4.0]), VOCAB_SIZE, 1), "integer token ids"),
         (lambda: KneserNey.fit(np.array([[3, 4]]), VOCAB_SIZE, 1), "one-dimensional"),
         (lambda: KneserNey.fit(np.array([3, 4]), VOCAB_SIZE, 3), "stream has 2 tokens; an order-3 model needs at least 3"),
-        (lambda: KneserNey.fit(toy_stream(), VOCAB_SIZE, discount=0), r"discount must be 'auto' or a number in \(0, 1\]"),
+        (lambda: KneserNey.fit(toy_stream(), VOCAB_SIZE, discount=0), r"discount must be 'modified', 'auto' or a number in \(0, 1\]"),
         (lambda: KneserNey.fit(toy_stream(), VOCAB_SIZE, discount=1.5), "discount must be"),
         (lambda: KneserNey.fit(toy_stream(), VOCAB_SIZE, discount="ney"), "discount must be"),
         (lambda: KneserNey.fit(toy_stream(), VOCAB_SIZE).log_probs(np.array([], dtype=np.int32)), "stream is empty"),
@@ -260,3 +264,67 @@ def test_auto_discount_is_neys_estimate_per_order() -> None:
 def test_bad_arguments_raise_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def reference_modified_kneser_ney(stream: list[int], order: int, vocab_size: int):
+    """Modified Kneser-Ney written out from Chen & Goodman's definition, one dictionary per order:
+    P(w | c) for any context, slowly. The top order counts n-grams; each lower order counts, for
+    each n-gram, the distinct tokens seen before it; the unigram level is floored to uniform."""
+    grams = {n: Counter(tuple(stream[i : i + n]) for i in range(len(stream) - n + 1)) for n in range(1, order + 1)}
+    counts = {order: grams[order]}
+    for n in range(1, order):
+        counts[n] = Counter(gram[1:] for gram in grams[n + 1])  # one per distinct predecessor
+    discounts = {}
+    for n, level in counts.items():
+        of = Counter(level.values())
+        n1, n2, n3, n4 = (of[i] for i in (1, 2, 3, 4))
+        if n1 and n2 and n3 and n4:
+            y = n1 / (n1 + 2 * n2)
+            found = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
+            discounts[n] = found if all(0 < d <= i for i, d in enumerate(found, start=1)) else MODIFIED_FALLBACK_DISCOUNTS
+        else:
+            discounts[n] = MODIFIED_FALLBACK_DISCOUNTS
+
+    def discount(n: int, count: int) -> float:
+        return discounts[n][min(count, 3) - 1] if count else 0.0
+
+    def probability(word: int, context: tuple[int, ...]) -> float:
+        n = len(context) + 1
+        if n == 1:
+            total = sum(counts[1].values())
+            given_up = sum(discount(1, k) for k in counts[1].values())
+            k = counts[1].get((word,), 0)
+            return max(k - discount(1, k), 0) / total + given_up / total / (vocab_size - 1)
+        after = {gram[-1]: k for gram, k in counts[n].items() if gram[:-1] == context}
+        lower = probability(word, context[1:])
+        total = sum(after.values())
+        if not total:
+            return lower
+        k = after.get(word, 0)
+        given_up = sum(discount(n, count) for count in after.values())
+        return max(k - discount(n, k), 0) / total + given_up / total * lower
+
+    return probability, discounts
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_modified_kneser_ney_equals_the_reference_for_every_context_and_word(order: int) -> None:
+    stream = proper_stream()  # every n-gram has a predecessor: the definition's counts are unambiguous
+    model = KneserNey.fit(stream, VOCAB_SIZE, order, "modified")
+    reference, discounts = reference_modified_kneser_ney([int(t) for t in stream], order, VOCAB_SIZE)
+    assert np.ravel(model.discounts) == pytest.approx(np.ravel([discounts[n] for n in range(1, order + 1)]), abs=1e-12)
+    for context in contexts_to_check(stream, max(order, 2)):
+        short = context[max(len(context) - order + 1, 0) :]
+        expected = [0.0] + [reference(word, short) for word in range(1, VOCAB_SIZE)]
+        np.testing.assert_allclose(model.probabilities(context), expected, rtol=0, atol=1e-12)
+
+
+def test_modified_discounts_follow_the_count_of_counts() -> None:
+    stream = toy_stream(4000, seed=3)  # long enough for every count-of-count 1..4 at the top order
+    model = KneserNey.fit(stream, VOCAB_SIZE, 3, "modified")
+    top = model.discounts[2]
+    assert top != MODIFIED_FALLBACK_DISCOUNTS and len(set(top)) == 3  # estimated: three discounts, not one
+    assert all(0 < d <= i for i, d in enumerate(top, start=1))
+    # Two tokens alternating: every bigram counted many times, no count of one: the fallback.
+    assert KneserNey.fit(np.array([2, 3] * 6), 7, 2, "modified").discounts[1] == MODIFIED_FALLBACK_DISCOUNTS
+

@@ -1,4 +1,4 @@
-"""Interpolated Kneser-Ney n-gram language model over integer token ids.
+"""Kneser-Ney n-gram language models (modified and interpolated) over integer token ids.
 
 The classical baseline the LSTM language model is judged against (test perplexity ratio).
 ``nltk.lm.KneserNeyInterpolated`` computes the same probabilities but rescans every
@@ -22,13 +22,25 @@ A context with T_n(c) = 0 defers to the lower order (alpha 0, gamma 1). The unig
 the continuation-count unigram k_1(w) / T_1 (raw counts for an order-1 model), plus the
 ``unigram_floor``.
 
-``discount``: one float in (0, 1] for every order, as NLTK (which also allows 0; 0 switches
-smoothing off, so unseen continuations get probability 0, and is refused here), or ``"auto"``:
-per-order Ney estimates D_n = n1 / (n1 + 2 n2) from the count-of-counts of the counts that
-order uses (raw at the top, continuation below). An order with no n-gram counted exactly once
-(usual at the unigram level of a small vocabulary, where every word follows several others)
-would get D = 0, no smoothing at all; it gets ``AUTO_FALLBACK_DISCOUNT`` = 0.5 instead (KenLM's
-``--discount_fallback`` for its first discount in the same case).
+``discount``: how much each count gives up to the lower order.
+
+* ``"modified"`` (the default; Chen & Goodman 1999, what KenLM and SRILM build): three
+  discounts per order, for n-grams counted once, twice and three or more times, from that
+  order's count-of-counts n1..n4 (raw at the top, continuation below)::
+
+      Y = n1 / (n1 + 2 n2),  D1 = 1 - 2 Y n2 / n1,  D2 = 2 - 3 Y n3 / n2,  D3+ = 3 - 4 Y n4 / n3
+
+  and gamma_n(c) = (D1 N1(c) + D2 N2(c) + D3+ N3+(c)) / T_n(c), N_i(c) the number of words with
+  count i after c. An order whose count-of-counts cannot give valid discounts (some n_i = 0, or a
+  D_i outside (0, i]: usual for tiny corpora and at the unigram level of a small vocabulary) gets
+  KenLM's ``--discount_fallback`` discounts 0.5, 1.0, 1.5.
+* ``"auto"``: one discount per order, Ney's D = n1 / (n1 + 2 n2) (interpolated Kneser-Ney); an
+  order with no n-gram counted exactly once gets ``AUTO_FALLBACK_DISCOUNT`` = 0.5.
+* a float in (0, 1]: that one discount at every order, as NLTK (which also allows 0; 0 switches
+  smoothing off, so unseen continuations get probability 0, and is refused here).
+
+One discount per order is the recursion above with D_n for every count; NLTK's
+``KneserNeyInterpolated`` is that model. Every distribution sums to 1 whichever is chosen.
 
 ``unigram_floor`` (default on): NLTK's unigram level gives a word never seen as a continuation
 (never after another token in the training stream) probability 0, hence infinite perplexity on
@@ -36,6 +48,8 @@ any text containing one. With the floor the unigram level is discounted like the
 gamma mass goes to the uniform distribution over ids 1..vocab_size-1 (Chen & Goodman 1998)::
 
     P_1(w) = max(k_1(w) - D_1, 0) / T_1 + D_1 * |{w : k_1(w) > 0}| / T_1 / (vocab_size - 1)
+
+(with ``modified``, D_1 per count as at the other orders, and the uniform share of their sum).
 
 Deviations from NLTK:
 
@@ -88,18 +102,23 @@ from typing import Sequence
 import numpy as np
 
 AUTO = "auto"
+MODIFIED = "modified"
 AUTO_FALLBACK_DISCOUNT = 0.5  # "auto" at an order where Ney's estimate is 0 (no n-gram counted once)
+MODIFIED_FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM's --discount_fallback defaults
 
 
 class KneserNey:
-    """Interpolated Kneser-Ney model over token ids 1..vocab_size-1; build it with ``fit`` or ``load``."""
+    """Kneser-Ney model (modified or interpolated) over token ids 1..vocab_size-1; build it with ``fit`` or ``load``.
+
+    ``discounts``: per order 1..order, the discounts of n-grams counted once, twice and three
+    or more times (three equal numbers unless ``discount`` is ``"modified"``)."""
 
     def __init__(
         self,
         vocab_size: int,
         ngram_keys: Sequence[np.ndarray],
         top_counts: np.ndarray,
-        discount: float | str = AUTO,
+        discount: float | str = MODIFIED,
         unigram_floor: bool = True,
     ) -> None:
         """Derive every table from the distinct n-grams of orders 2..order and the top order's raw counts.
@@ -116,7 +135,7 @@ class KneserNey:
         self._top_counts = np.asarray(top_counts, dtype=np.int64)
         self._suffix = self._suffix_ids()
         counts = self._level_counts()
-        self.discounts = tuple(self._level_discount(n, counts[n]) for n in range(1, self.order + 1))
+        self.discounts = tuple(self._level_discounts(n, counts[n]) for n in range(1, self.order + 1))
         self._unigram = self._unigram_probabilities(counts[1])
         self._alpha: dict[int, np.ndarray] = {}
         self._gamma: dict[int, np.ndarray] = {}
@@ -131,7 +150,7 @@ class KneserNey:
         stream: np.ndarray,
         vocab_size: int,
         order: int = 3,
-        discount: float | str = AUTO,
+        discount: float | str = MODIFIED,
         unigram_floor: bool = True,
     ) -> KneserNey:
         """Count the n-grams of one contiguous training stream (no padding) and build the model."""
@@ -224,7 +243,7 @@ class KneserNey:
                 int(saved["vocab_size"]),
                 [saved[f"keys_{n}"] for n in range(2, order + 1)],
                 saved["top_counts"],
-                discount if discount == AUTO else float(discount),
+                discount if discount in (AUTO, MODIFIED) else float(discount),
                 bool(saved["unigram_floor"]),
             )
 
@@ -248,35 +267,47 @@ class KneserNey:
             counts[n] = np.bincount(self._suffix[n + 1], minlength=size)
         return counts
 
-    def _level_discount(self, n: int, counts: np.ndarray) -> float:
-        """D_n: the float given, or Ney's n1 / (n1 + 2 n2) (the fallback if n1 = 0); 0 for an unfloored unigram (NLTK's)."""
+    def _level_discounts(self, n: int, counts: np.ndarray) -> tuple[float, float, float]:
+        """Order n's discounts for counts 1, 2 and 3+ (see the module docstring); 0 for an unfloored unigram (NLTK's)."""
         if n == 1 and not self.unigram_floor:
-            return 0.0
-        if self._discount_setting != AUTO:
-            return float(self._discount_setting)
-        once, twice = np.count_nonzero(counts == 1), np.count_nonzero(counts == 2)
-        return float(once / (once + 2 * twice)) if once else AUTO_FALLBACK_DISCOUNT
+            return (0.0, 0.0, 0.0)
+        if self._discount_setting not in (AUTO, MODIFIED):
+            return (float(self._discount_setting),) * 3
+        n1, n2, n3, n4 = (int(np.count_nonzero(counts == i)) for i in (1, 2, 3, 4))
+        if self._discount_setting == AUTO:
+            return (float(n1 / (n1 + 2 * n2)) if n1 else AUTO_FALLBACK_DISCOUNT,) * 3
+        if not (n1 and n2 and n3 and n4):
+            return MODIFIED_FALLBACK_DISCOUNTS
+        y = n1 / (n1 + 2 * n2)
+        discounts = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
+        if not all(0 < d <= i for i, d in enumerate(discounts, start=1)):
+            return MODIFIED_FALLBACK_DISCOUNTS
+        return tuple(float(d) for d in discounts)
+
+    def _discount_of(self, n: int, counts: np.ndarray) -> np.ndarray:
+        """The discount of each count at order n (the one for count 3+ above 3; a 0 count keeps nothing anyway)."""
+        return np.asarray(self.discounts[n - 1])[np.clip(counts, 1, 3) - 1]
 
     def _unigram_probabilities(self, counts: np.ndarray) -> np.ndarray:
         """P_1 over ids 0..vocab_size-1: continuation (or raw) unigram, interpolated with uniform when floored."""
-        discount = self.discounts[0]
+        discount = self._discount_of(1, counts)
         total = counts.sum()
-        uniform_mass = discount * np.count_nonzero(counts) / total / (self.vocab_size - 1)
+        uniform_mass = discount[counts > 0].sum() / total / (self.vocab_size - 1)
         probabilities = np.maximum(counts - discount, 0.0) / total + uniform_mass
         probabilities[0] = 0.0
         return probabilities
 
     def _interpolation_weights(self, n: int, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """alpha per n-gram of order n, gamma per context ((n-1)-gram), and which contexts have counts."""
-        discount = self.discounts[n - 1]
+        discount = self._discount_of(n, counts)
         contexts = self._keys[n] // self.vocab_size
         context_count = self.vocab_size if n == 2 else len(self._keys[n - 1])
         totals = np.bincount(contexts, weights=counts, minlength=context_count)
-        distinct = np.bincount(contexts, weights=counts > 0, minlength=context_count)
+        given_up = np.bincount(contexts, weights=np.where(counts > 0, discount, 0.0), minlength=context_count)
         seen = totals > 0
         safe_totals = np.where(seen, totals, 1.0)
         alpha = np.maximum(counts - discount, 0.0) / safe_totals[contexts]
-        gamma = np.where(seen, discount * distinct / safe_totals, 1.0)
+        gamma = np.where(seen, given_up / safe_totals, 1.0)
         return alpha, gamma, seen
 
     def _lookup_ids(self, tokens: np.ndarray) -> dict[int, np.ndarray]:
@@ -338,11 +369,11 @@ class KneserNey:
 
 
 def _checked_discount(discount: float | str) -> float | str:
-    """``discount`` if it is "auto" or a number in (0, 1]; a clear ValueError otherwise."""
-    if discount == AUTO:
-        return AUTO
+    """``discount`` if it is "modified", "auto" or a number in (0, 1]; a clear ValueError otherwise."""
+    if discount in (AUTO, MODIFIED):
+        return discount
     if isinstance(discount, bool) or not isinstance(discount, (int, float, np.floating, np.integer)) or not 0 < discount <= 1:
-        raise ValueError(f"discount must be 'auto' or a number in (0, 1], got {discount!r}")
+        raise ValueError(f"discount must be 'modified', 'auto' or a number in (0, 1], got {discount!r}")
     return float(discount)
 
 

@@ -2,7 +2,7 @@
 
 Input: text as a token stream (:func:`tasks.inputs.textclean.corpus_text`: NLTK tokens, punctuation
 kept, an end token after each sentence or document; the vocabulary, :mod:`tasks.inputs.vocabulary`).
-Target: the next token (:mod:`tasks.networks.lm`). The baseline is an interpolated Kneser-Ney n-gram
+Target: the next token (:mod:`tasks.networks.lm`). The baseline is a (modified) Kneser-Ney n-gram
 model (:mod:`tasks.baselines.ngram`) on the same training tokens and vocabulary; evaluate reports both
 and their ratio, ``perplexity_vs_baseline``.
 """

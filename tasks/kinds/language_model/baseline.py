@@ -1,4 +1,5 @@
-"""Language model, baseline: a Kneser-Ney n-gram model on the same tokens."""
+"""Language model, baseline: a Kneser-Ney n-gram model on the same tokens (modified by default),
+with interpolated Kneser-Ney's perplexity beside it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,14 @@ from tasks.targets import VALIDATION_PROBABILITIES
 
 
 def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """An interpolated Kneser-Ney n-gram model on the same train tokens and vocabulary; its
-    validation and test perplexity and top-1/top-5 accuracy (the model saved into ``out_dir``)."""
+    """A Kneser-Ney n-gram model (``params.discount``: modified, auto = interpolated, or one
+    number) on the same train tokens and vocabulary; its validation and test perplexity and
+    top-1/top-5 accuracy (the model saved into ``out_dir``). With modified Kneser-Ney, also the
+    interpolated model's perplexities (``interpolated``), the classical baseline of one discount
+    per order."""
     import time
 
-    from tasks.baselines.ngram import KneserNey
+    from tasks.baselines.ngram import AUTO, MODIFIED, KneserNey
 
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     streams = {name: token_stream(read_parquet(tokenized_dir / f"{name}.parquet", "tokenize")) for name in ("train", "validation")}
@@ -29,8 +33,10 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     # A language model is not ensembled with its baseline (tasks/targets/classifier/train.py): an empty file,
     # so that changing the baseline never reruns training, which depends on this file.
     np.save(out_dir / VALIDATION_PROBABILITIES, np.zeros(0, np.float32))
-    metrics: dict[str, Any] = {"model": f"interpolated Kneser-Ney, order {params['order']}",
-                               "discounts": [round(float(d), 4) for d in model.discounts], "fit_seconds": round(fitted, 2)}
+    variant = "modified" if params["discount"] == MODIFIED else "interpolated"
+    metrics: dict[str, Any] = {"model": f"{variant} Kneser-Ney, order {params['order']}",
+                               "discounts": [[round(float(d), 4) for d in level] for level in model.discounts],
+                               "fit_seconds": round(fitted, 2)}
     for name in ("validation", "test"):
         stream = streams[name][1:]  # the LSTM predicts every token after the first: score the same tokens
         log_probs = model.log_probs(streams[name])[1:]
@@ -41,6 +47,11 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
             "top5_accuracy": float((top == stream[:, None]).any(axis=1).mean()),
             "tokens": int(len(stream)),
         }
+    if params["discount"] == MODIFIED:
+        interpolated = KneserNey.fit(streams["train"], meta["vocab_size"], order=params["order"], discount=AUTO)
+        metrics["interpolated"] = {"model": f"interpolated Kneser-Ney, order {params['order']}",
+                                   **{name: {"perplexity": float(np.exp(-interpolated.log_probs(streams[name])[1:].mean()))}
+                                      for name in ("validation", "test")}}
     return metrics
 
 
