@@ -108,10 +108,13 @@ def versions(repo: str, name: str = ARTIFACT) -> list[dict[str, Any]]:
 
 class RegistrySource:
     """The version a registry stage holds, for ``tasks.serve --stage`` (a
-    :class:`tasks.serving.slot.ModelSource`). ``repo``: a checkout, a bare repository or a git URL."""
+    :class:`tasks.serving.slot.ModelSource`). ``repo``: a checkout (a clone fetches its origin's
+    tags on every poll), a bare repository or a git URL."""
 
     def __init__(self, repo: str, stage: str = CHAMPION_STAGE, name: str = ARTIFACT) -> None:
         self.repo, self.stage, self.name = repo, stage, name
+        # a clone follows its origin: promotions arrive there as new tags
+        self._origin = Path(repo).is_dir() and bool(dvcstages.git(repo, "remote", "get-url", "origin"))
         self._folder = Path(tempfile.mkdtemp(prefix="rnnflow-serve-"))
         self._served: Path | None = None
 
@@ -120,6 +123,8 @@ class RegistrySource:
         from gto import api
         from gto.exceptions import ArtifactNotFound
 
+        if self._origin:
+            dvcstages.git(self.repo, "fetch", "--quiet", "--tags", "origin")  # unreachable: the tags it has
         try:
             found = api.find_versions_in_stage(self.repo, self.name, self.stage)
         except ArtifactNotFound:

@@ -96,6 +96,7 @@ def test_model_describes_the_served_version(server):
     card = json.loads((Path(described["source"]) / "model.json").read_text())
     assert described["kind"] == "text_classification" and described["classes"] == card["classes"]
     assert described["threshold"] == card["threshold"] and described["version"].startswith("md5-")
+    assert described["savedmodel"].startswith("not exportable: its cleaning")
 
 
 @pytest.mark.parametrize(("request_args", "status", "reason"), [

@@ -57,8 +57,13 @@ class ClassifierVersion(ServedVersion):
         super().__init__(model_dir, info)
         self.inputs = inputs
         self.predictor = kinds.part(self.kind, "predict").Predictor(model_dir)
+        from tasks.serving.export import why_not_exportable
+
+        why_not = why_not_exportable(self.kind, self.predictor, self.card)
         self.info.update(classes=self.predictor.classes, threshold=self.predictor.threshold,
-                         ensemble=self.predictor.ensemble)
+                         ensemble=self.predictor.ensemble,
+                         savedmodel="exportable (python -m tasks.serve --export-savedmodel DIR)" if why_not is None
+                         else f"not exportable: {why_not}")
         self.predict(inputs.warm_up_rows(self.card))  # trace the graph before the first request
 
     def predict(self, rows: list[Any]) -> list[dict[str, Any]]:
