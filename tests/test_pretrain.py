@@ -72,15 +72,16 @@ def test_log_loss_scorer_prefers_calibrated_probabilities():
     assert score(labels, 1 - calibrated) < score(labels, timid)
 
 
-def test_ensemble_weight_follows_the_better_model():
+def test_the_mix_follows_the_better_model():
+    from tasks.targets.classifier.stacking import choose_mix
+
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 400)
     good = np.clip(labels * 0.8 + 0.1 + rng.normal(0, 0.05, 400), 0.01, 0.99)
     noise = rng.random(400)
-    assert classifier_train.ensemble_weight(labels, good, noise) == 1.0
-    assert classifier_train.ensemble_weight(labels, noise, good) == 0.0
-    three = rng.dirichlet(np.ones(3), 400)
-    assert 0 <= classifier_train.ensemble_weight(rng.integers(0, 3, 400), three, three[:, ::-1]) <= 1
+    rnn_good, baseline_good = choose_mix(labels, good, noise), choose_mix(labels, noise, good)
+    assert rnn_good["stack"]["baseline"] < 0.05 and rnn_good["stack"]["rnn"] > 0.5  # the noise gets no say
+    assert baseline_good["stack"]["rnn"] < 0.05 and baseline_good["stack"]["baseline"] > 0.5
 
 
 def test_a_fixed_ensemble_weight_mixes_as_set_and_a_bad_one_is_named(tmp_path: Path):
