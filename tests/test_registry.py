@@ -1,6 +1,6 @@
 """The model registry end to end, with real parts only: a bare git origin, a local DVC remote,
 two runs where the second beats the first, GTO tags, `dvc artifacts get` from a fresh clone, and
-tasks.serve following the `prod` stage through a promotion while a client keeps asking."""
+tasks.serve in a fresh clone following the `prod` stage through a promotion while a client keeps asking."""
 from __future__ import annotations
 
 import hashlib
@@ -63,7 +63,10 @@ def test_two_promotions_registered_fetched_and_served_without_a_failed_request(t
     texts = pd.read_parquet(project / "data/clean/test.parquet")["raw_text"].tolist()
     first_answers = predict_cli(project, texts, tmp_path / "first")
 
-    server = Server(project, "--stage", "prod", "--repo", str(origin), "--poll-seconds", "1")
+    # Served as the README says: in a fresh clone of origin, `python -m tasks.serve --stage prod`.
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(origin), str(fresh)], tmp_path)
+    server = Server(fresh, "--stage", "prod", "--poll-seconds", "1")
     try:
         served = httpx.post(f"{server.url}/predict", json={"rows": [{"text": text} for text in texts]}, timeout=60).json()
         assert (served["model"], served["version"]) == (registry.ARTIFACT, "v0.0.1")
@@ -109,7 +112,7 @@ def test_two_promotions_registered_fetched_and_served_without_a_failed_request(t
         server.stop()
 
     # The registry on origin: two versions, prod on the second, which is the saved run's commit.
-    fresh = tmp_path / "fresh"
+    fresh = tmp_path / "fresh-after"
     run(["git", "clone", "-q", str(origin), str(fresh)], tmp_path)
     assert gto_show(fresh) == {"v0.0.1": [], "v0.0.2": ["prod"]}
     champion = json.loads((project / "champion/champion.json").read_text())

@@ -91,6 +91,52 @@ def test_predict_answers_what_tasks_predict_answers_on_the_test_split(server, tr
     assert one["predictions"] == body["predictions"][3:4]  # a row's answer does not depend on its batch
 
 
+def test_concurrent_requests_share_model_calls_and_get_their_own_answers(server, trained_project: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = pd.read_parquet(trained_project / "data/clean/test.parquet")["raw_text"].tolist()[:24]
+
+    def ask(text: str) -> list[dict]:
+        return httpx.post(f"{server.url}/predict", json={"rows": [{"text": text}]}, headers=AUTH, timeout=60).json()["predictions"]
+
+    alone = [ask(text) for text in texts]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(ask, texts)) == alone
+
+
+def test_the_batcher_scores_what_queued_during_a_call_in_one_call():
+    import threading
+
+    import numpy as np
+
+    from tasks.serving.service import Batcher
+
+    calls, first_call_may_end = [], threading.Event()
+
+    def score(items: list) -> np.ndarray:
+        calls.append(list(items))
+        first_call_may_end.wait(10)
+        if "bad" in items:
+            raise ValueError("bad item")
+        return np.asarray(items) * 2
+
+    batcher, answers = Batcher(score), {}
+    threads = [threading.Thread(target=lambda number=number: answers.update({number: batcher([number, 10 + number]).tolist()}))
+               for number in range(4)]
+    threads[0].start()
+    time.sleep(0.3)  # the first call is running
+    for thread in threads[1:]:
+        thread.start()
+    time.sleep(0.3)  # the others queued behind it
+    first_call_may_end.set()
+    for thread in threads:
+        thread.join()
+    assert calls[0] == [0, 10] and sorted(calls[1]) == [1, 2, 3, 11, 12, 13] and len(calls) == 2
+    assert answers == {number: [2 * number, 20 + 2 * number] for number in range(4)}
+    with pytest.raises(ValueError, match="bad item"):
+        batcher(["bad"])
+
+
 def test_model_describes_the_served_version(server):
     described = httpx.get(f"{server.url}/model", headers=AUTH).json()
     card = json.loads((Path(described["source"]) / "model.json").read_text())

@@ -32,15 +32,65 @@ class ClassifierInputs:
     label_as_index: bool
 
 
+class Batcher:
+    """One model call at a time; requests that arrive while it runs are answered together by the
+    next call (dynamic batching), so concurrent clients share the model's per-call cost.
+
+    ``score(items) -> array`` scores a list of items (one row of the result per item);
+    :meth:`__call__` returns exactly the rows of its own items, as if scored alone: a row's answer
+    does not depend on its batch (both kinds' predictors score rows independently).
+    """
+
+    def __init__(self, score: Callable[[list], np.ndarray], max_items: int = 1024) -> None:
+        self._score, self._max_items = score, max_items
+        self._model = threading.Lock()
+        self._queue = threading.Lock()
+        self._pending: list[_Ticket] = []
+
+    def __call__(self, items: list) -> np.ndarray:
+        ticket = _Ticket(items)
+        with self._queue:
+            self._pending.append(ticket)
+        while not ticket.done:
+            with self._model:
+                if not ticket.done:  # nobody took it while this thread waited: score what is queued
+                    self._run()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result
+
+    def _run(self) -> None:
+        with self._queue:
+            taken, size = [], 0
+            while self._pending and (not taken or size + len(self._pending[0].items) <= self._max_items):
+                taken.append(self._pending.pop(0))
+                size += len(taken[-1].items)
+        try:
+            scored = np.asarray(self._score([item for ticket in taken for item in ticket.items]))
+            start = 0
+            for ticket in taken:
+                ticket.result, start = scored[start : start + len(ticket.items)], start + len(ticket.items)
+        except Exception as error:  # every request of the call gets the error; the server goes on
+            for ticket in taken:
+                ticket.error = error
+        for ticket in taken:
+            ticket.done = True
+
+
+class _Ticket:
+    def __init__(self, items: list) -> None:
+        self.items, self.result, self.error, self.done = items, None, None, False
+
+
 class ServedVersion:
     """One model version in memory: its description (``info``: name, version, stage, metrics...)
-    and its answers. Model calls are serialised (one TensorFlow graph per version)."""
+    and its answers. One model call at a time per version (a classifier's concurrent requests
+    share calls: :class:`Batcher`)."""
 
     def __init__(self, model_dir: Path, info: dict[str, Any]) -> None:
         self.card = read_card(model_dir)
         self.kind = kinds.kind_of(self.card)
         self.info = {**info, "kind": self.kind}
-        self._lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
         return self.info
@@ -57,6 +107,7 @@ class ClassifierVersion(ServedVersion):
         super().__init__(model_dir, info)
         self.inputs = inputs
         self.predictor = kinds.part(self.kind, "predict").Predictor(model_dir)
+        self._batcher = Batcher(self.predictor.probabilities)
         from tasks.serving.export import why_not_exportable
 
         why_not = why_not_exportable(self.kind, self.predictor, self.card)
@@ -72,9 +123,7 @@ class ClassifierVersion(ServedVersion):
         from tasks.targets.classifier.predict import probability_columns
         from tasks.targets.labels import is_binary
 
-        items = self.inputs.read_rows(rows, self.card)
-        with self._lock:
-            probabilities = np.asarray(self.predictor.probabilities(items))
+        probabilities = self._batcher(self.inputs.read_rows(rows, self.card))
         classes = self.predictor.classes
         predicted = predictions(probabilities, self.predictor.threshold)
         labels = predicted.tolist() if self.inputs.label_as_index and is_binary(classes) \
@@ -89,6 +138,7 @@ class LanguageModelVersion(ServedVersion):
     def __init__(self, model_dir: Path, info: dict[str, Any]) -> None:
         super().__init__(model_dir, info)
         self.generator = kinds.part(self.kind, "predict").Generator(model_dir)
+        self._lock = threading.Lock()  # one generation at a time: the model keeps its state per call
         self.generate(requests.generate_settings({"prompt": "the", "words": 1}))  # trace before serving
 
     def generate(self, settings: dict[str, Any]) -> dict[str, Any]:
