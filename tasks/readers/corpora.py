@@ -26,10 +26,12 @@ import pandas as pd
 from tasks.core.common import PipelineError
 from tasks.readers.datasets import (
     Ingested,
+    by_split,
     content_id,
+    from_file,
     only_file,
-    read_tables,
     require_columns,
+    tables_by_file,
 )
 from tasks.readers.tables import SourceFile
 
@@ -74,12 +76,12 @@ def brown(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
 def imdb_unsup(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     """IMDB's unlabelled reviews (or any table with a ``text`` column): one review per document."""
     frames = []
-    tables = read_tables(files)
-    for name, raw in tables:
-        require_columns(raw, ["text"], name)
+    tables = tables_by_file(files)
+    for file, raw in tables:
+        require_columns(raw, ["text"], file.source)
         text = raw["text"].astype("string")
         ids = raw["id"].astype("string") if "id" in raw else text.fillna("").map(content_id)
-        frames.append(pd.DataFrame({"id": ids, "text": text}))
+        frames.append(from_file(file, pd.DataFrame({"id": ids, "text": text})))
     return _corpus(pd.concat(frames, ignore_index=True), sum(len(raw) for _, raw in tables))
 
 
@@ -89,12 +91,15 @@ def _decode(data: bytes) -> str:
 
 def text_corpus(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     """Plain-text files: one document per file, or per blank-line paragraph (``ingest.paragraphs``)."""
-    rows = []
-    for file in files:
-        text = _decode(file.data)
-        if params.get("paragraphs"):
-            parts = [part for part in PARAGRAPH.split(text) if part.strip()] or [""]
-            rows += [{"id": f"{file.source}#{number}", "text": part, "file": file.source} for number, part in enumerate(parts, 1)]
-        else:
-            rows.append({"id": file.source, "text": text, "file": file.source})
-    return _corpus(pd.DataFrame(rows).astype({"id": "string", "text": "string", "file": "string"}), len(files))
+    frames = []
+    for batch in by_split(files):
+        rows = []
+        for file in batch:
+            text = _decode(file.data)
+            if params.get("paragraphs"):
+                parts = [part for part in PARAGRAPH.split(text) if part.strip()] or [""]
+                rows += [{"id": f"{file.source}#{number}", "text": part, "file": file.source} for number, part in enumerate(parts, 1)]
+            else:
+                rows.append({"id": file.source, "text": text, "file": file.source})
+        frames.append(from_file(batch[0], pd.DataFrame(rows).astype({"id": "string", "text": "string", "file": "string"})))
+    return _corpus(pd.concat(frames, ignore_index=True), len(files))

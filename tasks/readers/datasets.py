@@ -128,8 +128,39 @@ def _snake(name: str) -> str:
 
 
 def read_tables(files: list[SourceFile]) -> list[tuple[str, pd.DataFrame]]:
-    """Each tabular file parsed (CSV, TSV, Parquet, JSONL; optionally gzipped)."""
-    return [(file.source, read_table(file.data, file.name, file.source)) for file in files]
+    """Each tabular file parsed (CSV, TSV, Parquet, JSONL; optionally gzipped), with its source."""
+    return [(file.source, raw) for file, raw in tables_by_file(files)]
+
+
+def tables_by_file(files: list[SourceFile]) -> list[tuple[SourceFile, pd.DataFrame]]:
+    """Each tabular file parsed, with the file (its source for messages, its split for :func:`from_file`)."""
+    return [(file, read_table(file.data, file.name, file.source)) for file in files]
+
+
+TEST_ID_PREFIX = "test-"  # a test_source row's id: its own id after this, never one of the main source's
+
+
+def from_file(file: SourceFile, frame: pd.DataFrame) -> pd.DataFrame:
+    """One file's canonical rows, marked with the file's split when ``ingest.test_source`` gave
+    the files one (:class:`SourceFile`): a ``split`` column (which the clean stage keeps: test
+    rows are the test split, validation is drawn from the train rows), and the test file's ids
+    prefixed with ``test-``, so that they stay distinct from the main source's (clothing's row
+    numbers restart in every file) and stable (they depend on the test file alone)."""
+    if file.split is None:
+        return frame
+    if "split" in frame:
+        raise PipelineError(f"{file.source}: has a split column of its own, and ingest.test_source names the test "
+                            "rows too; drop the column or leave ingest.test_source null")
+    marked = frame.assign(split=pd.Series(file.split, index=frame.index, dtype="string"))
+    if file.split == "test":
+        marked["id"] = TEST_ID_PREFIX + marked["id"].astype("string")
+    return marked
+
+
+def by_split(files: list[SourceFile]) -> list[list[SourceFile]]:
+    """The files in batches of one split each, in order: one batch without ``ingest.test_source``
+    (for readers that build one table from many files; :func:`from_file` marks each batch's)."""
+    return [[file for file in files if file.split == split] for split in dict.fromkeys(file.split for file in files)]
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -219,7 +250,7 @@ def generic_table(raw: pd.DataFrame, params: dict[str, Any], source: str) -> pd.
 
 
 def movie_review_files(files: list[SourceFile]) -> list[tuple[str, str]]:
-    """``(pos/NAME.txt, text)`` pairs from the corpus zip(s) or its unpacked .txt files."""
+    """``(pos/NAME.txt, text)`` pairs from the corpus zip(s) or its unpacked .txt files, sorted."""
     reviews: list[tuple[str, str]] = []
     pattern = re.compile(r"(?:^|/)((pos|neg)/[^/]+\.txt)$")
     for file in files:
@@ -245,33 +276,37 @@ def _classification(frame: pd.DataFrame, classes: list[str], rows_read: int, **m
 
 def movie_reviews(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
     """NLTK's movie_reviews corpus (polarity v2.0): ``pos/`` = positive, ``neg/`` = negative."""
-    reviews = movie_review_files(files)
-    if not reviews:
+    frame = _concat([from_file(batch[0], movie_review_table(movie_review_files(batch))) for batch in by_split(files)])
+    if frame.empty:
         raise PipelineError(f"{params['source']}: no pos/*.txt or neg/*.txt reviews found")
-    frame = pd.DataFrame(
+    return _classification(frame, SENTIMENT_CLASSES, len(frame))
+
+
+def movie_review_table(reviews: list[tuple[str, str]]) -> pd.DataFrame:
+    """``(pos/NAME.txt, text)`` pairs as canonical rows: ``pos/`` = positive, ``neg/`` = negative."""
+    return pd.DataFrame(
         {
             "id": pd.Series([f"movie_reviews-{name}" for name, _ in reviews], dtype="string"),
             "text": pd.Series([text for _, text in reviews], dtype="string"),
             "label": pd.Series([1 if name.startswith("pos/") else 0 for name, _ in reviews], dtype="Int16"),
         }
     )
-    return _classification(frame, SENTIMENT_CLASSES, len(frame))
 
 
 def clothing_reviews(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
-    tables = read_tables(files)
-    frame = _concat([clothing_table(raw, params, name) for name, raw in tables])
+    tables = tables_by_file(files)
+    frame = _concat([from_file(file, clothing_table(raw, params, file.source)) for file, raw in tables])
     return _classification(frame, SENTIMENT_CLASSES, sum(len(raw) for _, raw in tables), rating_scale=[1, 5])
 
 
 def imdb(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
-    tables = read_tables(files)
-    frame = _concat([imdb_table(raw, name) for name, raw in tables])
+    tables = tables_by_file(files)
+    frame = _concat([from_file(file, imdb_table(raw, file.source)) for file, raw in tables])
     return _classification(frame, SENTIMENT_CLASSES, sum(len(raw) for _, raw in tables), rating_scale=[1, 10])
 
 
 def table(files: list[SourceFile], params: dict[str, Any]) -> Ingested:
-    tables = read_tables(files)
-    frame = _concat([generic_table(raw, params, name) for name, raw in tables])
+    tables = tables_by_file(files)
+    frame = _concat([from_file(file, generic_table(raw, params, file.source)) for file, raw in tables])
     frame["label"], classes = class_labels(frame["label"], params.get("classes"))
     return _classification(frame, classes, sum(len(raw) for _, raw in tables))

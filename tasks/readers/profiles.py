@@ -27,6 +27,8 @@ class Profile:
     # Source names that are not paths: "nltk" -> a resource on NLTK's data path, "sklearn" -> bundled data.
     named: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # Why the data cannot take ``ingest.test_source`` when it brings its own split ("" : it can).
+    own_split: str = ""
 
     def reader_function(self) -> Callable[..., Any]:
         module, _, function = self.reader.partition(":")
@@ -43,15 +45,18 @@ PROFILES: dict[str, Profile] = {
     "table": Profile("text_classification", "tasks.readers.datasets:table", TABULAR,
                      description="any table: ingest.text_columns, ingest.label_column (2 or more classes)"),
     "brown": Profile("language_model", "tasks.readers.corpora:brown", (".zip",), {"nltk": "corpora/brown"},
-                     "NLTK's Brown corpus in corpus order (Bengio et al. 2003 split by default)"),
+                     "NLTK's Brown corpus in corpus order (Bengio et al. 2003 split by default)",
+                     own_split="Bengio et al.'s contiguous split of the one corpus file"),
     "imdb_unsup": Profile("language_model", "tasks.readers.corpora:imdb_unsup", TABULAR,
                           description="IMDB's 50,000 unlabelled reviews: id, text"),
     "text_corpus": Profile("language_model", "tasks.readers.corpora:text_corpus", (".txt",),
                            description="plain .txt files: one document per file (or per paragraph)"),
     "ts": Profile("series_classification", "tasks.readers.sequences:ts_archive", (".ts",),
-                  description="UEA/UCR archive .ts files; NAME_TRAIN/NAME_TEST keep the archive's split"),
+                  description="UEA/UCR archive .ts files; NAME_TRAIN/NAME_TEST keep the archive's split",
+                  own_split="the archive's NAME_TRAIN/NAME_TEST files"),
     "mnist_npz": Profile("series_classification", "tasks.readers.sequences:mnist_npz", (".npz",),
-                         description="Keras' mnist.npz layout: images read as rows = time steps"),
+                         description="Keras' mnist.npz layout: images read as rows = time steps",
+                         own_split="the file's x_train/x_test arrays"),
     "digits": Profile("series_classification", "tasks.readers.sequences:digits", (".csv.gz",),
                       {"sklearn": "datasets/data/digits.csv.gz"},
                       "scikit-learn's bundled 8x8 digits, read as 8 steps of 8 pixels"),

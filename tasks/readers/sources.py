@@ -173,8 +173,31 @@ def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
     # auto: the profile's named source (nltk / sklearn: the data NLTK or scikit-learn provides)
     matched = resolve(next(iter(profile.named)) if source == AUTO else source, profile)
     limits = download_limits(params)
-    entries = [url_entry(item, cache, limits) if is_url(item) else file_entry(item, cache) for item in matched]
-    return {"dataset": params["dataset"], "source": source, "files": entries}
+    listing = {"dataset": params["dataset"], "source": source, "files": _entries(matched, cache, limits)}
+    test_source = params.get("test_source")
+    if test_source is not None:
+        # Listed beside the main source's files, so that a changed test file reruns ingest too.
+        listing.update(test_source=str(test_source), test_files=_entries(test_files(params, profile, matched), cache, limits))
+    return listing
+
+
+def _entries(matched: list[str], cache: dict[str, Any], limits: dict[str, Any]) -> list[dict[str, Any]]:
+    return [url_entry(item, cache, limits) if is_url(item) else file_entry(item, cache) for item in matched]
+
+
+def test_files(params: dict[str, Any], profile: profiles.Profile, matched: list[str]) -> list[str]:
+    """What ``ingest.test_source`` names, resolved like ``ingest.source`` (``matched``: what that
+    named); a clear error when the profile's data has a split of its own or a file is in both."""
+    if profile.own_split:
+        raise PipelineError(f"params.yaml: ingest.test_source: the {params['dataset']} profile's data has its own "
+                            f"train/test split ({profile.own_split}); leave ingest.test_source null")
+    tested = resolve(str(params["test_source"]), profile)
+    train = {item if is_url(item) else str(Path(item).resolve()) for item in matched}
+    shared = [item for item in tested if (item if is_url(item) else str(Path(item).resolve())) in train]
+    if shared:
+        raise PipelineError(f"params.yaml: ingest.test_source names {shared[0]}, which ingest.source "
+                            f"{params['source']!r} matches too: a test file must not be trained on")
+    return tested
 
 
 def pretrain_manifest(sources: list[Any] | None, cache: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,16 @@ from tasks.readers import profiles, sources
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file of a source: where it came from (for messages), its name (for its type) and bytes."""
+    """One file of a source: where it came from (for messages), its name (for its type) and bytes.
+
+    ``split``: ``test`` for a file of ``ingest.test_source``, ``train`` for the main source's
+    files beside one, None without one; the profile readers carry it into each row's ``split``
+    (:func:`tasks.readers.datasets.from_file`)."""
 
     source: str
     name: str
     data: bytes
+    split: str | None = None
 
 
 def check_text_bytes(data: bytes, source: str) -> None:
