@@ -8,6 +8,7 @@ as ``tasks.generate`` does.
 """
 from __future__ import annotations
 
+import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,53 +34,78 @@ class ClassifierInputs:
 
 
 class Batcher:
-    """One model call at a time; requests that arrive while it runs are answered together by the
-    next call (dynamic batching), so concurrent clients share the model's per-call cost.
+    """One model call at a time, in a worker thread of its own; requests that arrive while it
+    runs are answered together by the next call (dynamic batching), in arrival order, so
+    concurrent clients share the model's per-call cost and none waits behind later ones.
 
     ``score(items) -> array`` scores a list of items (one row of the result per item);
     :meth:`__call__` returns exactly the rows of its own items, as if scored alone: a row's answer
-    does not depend on its batch (both kinds' predictors score rows independently).
+    does not depend on its batch (both kinds' predictors score rows independently). :meth:`close`
+    lets the requests already queued finish, then ends the worker.
     """
 
     def __init__(self, score: Callable[[list], np.ndarray], max_items: int = 1024) -> None:
         self._score, self._max_items = score, max_items
-        self._model = threading.Lock()
-        self._queue = threading.Lock()
-        self._pending: list[_Ticket] = []
+        self._queue: queue.Queue[Any] = queue.Queue()  # tickets, then _CLOSE
+        self._closing, self._closed = threading.Lock(), False
+        threading.Thread(target=self._work, name="rnnflow-model-calls", daemon=True).start()
 
     def __call__(self, items: list) -> np.ndarray:
         ticket = _Ticket(items)
-        with self._queue:
-            self._pending.append(ticket)
-        while not ticket.done:
-            with self._model:
-                if not ticket.done:  # nobody took it while this thread waited: score what is queued
-                    self._run()
+        with self._closing:
+            queued = not self._closed
+            if queued:
+                self._queue.put(ticket)
+        if not queued:  # it read this version before a swap and arrived after it: answered here
+            return np.asarray(self._score(items))
+        ticket.done.wait()
         if ticket.error is not None:
             raise ticket.error
         return ticket.result
 
-    def _run(self) -> None:
-        with self._queue:
-            taken, size = [], 0
-            while self._pending and (not taken or size + len(self._pending[0].items) <= self._max_items):
-                taken.append(self._pending.pop(0))
-                size += len(taken[-1].items)
+    def close(self) -> None:
+        with self._closing:
+            self._closed = True
+            self._queue.put(_CLOSE)  # after every queued ticket: those are answered first
+
+    def _work(self) -> None:
+        held: Any = None  # what the last call had no room for: the next call starts with it
+        while True:
+            first, held = held or self._queue.get(), None
+            if first is _CLOSE:
+                return
+            taken, size = [first], len(first.items)
+            while held is None:
+                try:
+                    ticket = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if ticket is not _CLOSE and size + len(ticket.items) <= self._max_items:
+                    taken.append(ticket)
+                    size += len(ticket.items)
+                else:
+                    held = ticket
+            self._answer(taken)
+
+    def _answer(self, taken: list[_Ticket]) -> None:
         try:
             scored = np.asarray(self._score([item for ticket in taken for item in ticket.items]))
             start = 0
             for ticket in taken:
                 ticket.result, start = scored[start : start + len(ticket.items)], start + len(ticket.items)
-        except Exception as error:  # every request of the call gets the error; the server goes on
+        except Exception as error:  # every request of the call gets the error; the worker goes on
             for ticket in taken:
                 ticket.error = error
         for ticket in taken:
-            ticket.done = True
+            ticket.done.set()
+
+
+_CLOSE = object()
 
 
 class _Ticket:
     def __init__(self, items: list) -> None:
-        self.items, self.result, self.error, self.done = items, None, None, False
+        self.items, self.result, self.error, self.done = items, None, None, threading.Event()
 
 
 class ServedVersion:
@@ -94,6 +120,9 @@ class ServedVersion:
 
     def describe(self) -> dict[str, Any]:
         return self.info
+
+    def close(self) -> None:
+        """Called once this version is swapped out: what it still has queued is answered first."""
 
     def predict(self, rows: list[Any]) -> list[dict[str, Any]]:
         raise RequestError(409, f"the model is a {self.kind} model: it continues text; POST /generate")
@@ -116,6 +145,9 @@ class ClassifierVersion(ServedVersion):
                          savedmodel="exportable (python -m tasks.serve --export-savedmodel DIR)" if why_not is None
                          else f"not exportable: {why_not}")
         self.predict(inputs.warm_up_rows(self.card))  # trace the graph before the first request
+
+    def close(self) -> None:
+        self._batcher.close()
 
     def predict(self, rows: list[Any]) -> list[dict[str, Any]]:
         """One answer per row, in order (the rows checked first: a bad one answers 422)."""

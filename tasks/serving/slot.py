@@ -74,8 +74,10 @@ class ModelSlot:
         if key == self._key:
             return False
         model_dir, info = self.source.materialize(key)
-        version = load_version(model_dir, info)
+        version, old = load_version(model_dir, info), self.current
         self.current, self._key = version, key  # the swap: requests read self.current once each
+        if old is not None:
+            old.close()  # its queued requests are still answered, by it
         log.warning("serving %s %s", info.get("name"), info.get("version"))
         return True
 
