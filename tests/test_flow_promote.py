@@ -59,6 +59,7 @@ def test_champion_record_is_replaced_whole(tmp_path: Path):
     (tmp_path / "models/model.keras").write_text("v2")
     write_champion(tmp_path, record("m2"), "models")
     assert read_champion(tmp_path)["model_md5"] == "m2"
+    assert "registry" not in read_champion(tmp_path)  # no git here: nothing to tag (tests/test_registry.py tags)
     assert (tmp_path / "champion/model/model.keras").read_text() == "v2"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["champion", "models"]  # no temporaries left
 
@@ -87,8 +88,11 @@ def test_report_tables(tmp_path: Path):
                "quarantine_reasons": {"too short": 1}, "data_docs": "reports/data_docs/index.html",
                "expectations": [{"expectation": "a", "success": True}, {"expectation": "b", "column": "text", "success": False,
                                                                        "scope": "row", "unexpected_count": 1}]}
-    text = reports.validation_markdown(summary, tmp_path, "ran")
+    docs = reports.site_link("GX Data Docs", "http://127.0.0.1:8765/data_docs/index.html", served=True)
+    text = reports.validation_markdown(summary, "ran the stage", [docs])
     assert "| expectations passed | 1 |" in text and "| expectations failed | 1 |" in text
-    assert "| rows quarantined | 1 |" in text and f"file://{tmp_path}/reports/data_docs/index.html" in text
+    assert "| rows quarantined | 1 |" in text and "| quarantined: too short | 1 |" in text
+    assert "DVC ran the stage; suite `reviews`." in text and "- `b` on `text` (row): 1 unexpected" in text
+    assert "- [GX Data Docs](http://127.0.0.1:8765/data_docs/index.html)" in text
     assert reports.progress_text(json.loads('{"epoch": 2, "epochs": 5, "val_auc": 0.81234, "loss": 0.3}')) == \
         "epoch 2 of 5 — val_auc 0.8123"
