@@ -5,8 +5,8 @@ reader turns the listed files into one table and says which task kind it is for.
 ``ingest.kind: language_model`` turns any text profile's documents into a corpus instead
 (labels dropped). ``ingest.test_source`` (a user's own test set, read with the same profile in
 the same reader call) marks its rows ``split: test`` and the main source's ``split: train``:
-the clean stage keeps them apart, so no fitted vocabulary, model or threshold sees a test row. Writes ``data/ingested/reviews.parquet`` (the table; its Parquet schema
-metadata carries the kind, the class names and whatever the later stages need to know about
+the clean stage keeps them apart, so no fitted vocabulary, model or threshold sees a test row.
+Writes ``data/ingested/reviews.parquet`` (the table; its Parquet schema metadata carries the kind, the class names and whatever the later stages need to know about
 the data) and ``metrics/ingest.json``.
 """
 from __future__ import annotations

@@ -54,6 +54,21 @@ def test_the_test_source_rows_are_the_test_split_with_distinct_stable_ids(tmp_pa
         {**CLOTHING_PARAMS, "source": str(train)}, {})
 
 
+@pytest.mark.parametrize("dataset", ["movie_reviews", "text_corpus", "imdb_unsup"])
+def test_file_per_document_and_corpus_profiles_mark_the_test_source(tmp_path: Path, dataset: str):
+    for split, words in (("train", ["lovely", "dreadful"]), ("test", ["superb", "boring"])):
+        for label, word in zip(("pos", "neg"), words):
+            (tmp_path / split / label).mkdir(parents=True)
+            (tmp_path / split / label / "cv000.txt").write_text(f"a {word} film")  # the same name in both
+        pd.DataFrame({"text": [f"a {word} film" for word in words]}).to_csv(tmp_path / split / "texts.csv", index=False)
+    pattern = "texts.csv" if dataset == "imdb_unsup" else "**/*.txt"
+    frame, _, summary = ingest({"dataset": dataset, "source": str(tmp_path / "train" / pattern),
+                                "test_source": str(tmp_path / "test" / pattern)})
+    assert frame["id"].is_unique and summary["test_source_rows"] == 2
+    assert sorted(frame.loc[frame["split"] == "test", "text"]) == ["a boring film", "a superb film"]
+    assert frame.loc[frame["split"] == "test", "id"].str.startswith("test-").all()
+
+
 def imdb_file(path: Path, split: str, count: int) -> Path:
     rows = [{"id": f"{split}_{'pos' if number % 2 else 'neg'}_{number}", "text": f"{split} review number {number}",
              "label": number % 2} for number in range(count)]
