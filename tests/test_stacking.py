@@ -42,7 +42,7 @@ def test_a_useless_rnn_is_left_out_and_the_served_mix_is_never_worse_out_of_fold
     labels = np.asarray([rng.choice(3, p=row) for row in baseline])
     rnn = rng.dirichlet(np.ones(3), rows)  # noise
     chosen = choose_mix(labels, rnn, baseline)
-    assert chosen["served"] == "baseline" and chosen["stack"] == {"rnn": 0.0, "baseline": 1.0, "bias": [0.0] * 3}
+    assert chosen["served"] == "baseline" and chosen["stack"] == {"rnn": 0.0, "baseline": 1.0, "bias": []}
     assert np.allclose(mix(chosen, rnn, baseline), baseline)
     assert "baseline alone" in chosen["why"]
     chosen = choose_mix(labels, baseline, rnn)  # the other way round: the RNN is the good one
@@ -60,3 +60,20 @@ def test_ensemble_auto_stacks_and_copies_the_baseline(tmp_path: Path):
                                              "base.npz", tmp_path / "model", "train.x")
     assert card["served"] == "stack" and 0 < card["rnn_weight"] < 1 and np.allclose(served, mix(card, rnn, baseline))
     assert (tmp_path / "model/base.npz").read_bytes() == b"baseline model"
+
+
+def test_k_class_stack_of_independent_models_beats_both_without_class_biases():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 600)
+
+    def model() -> np.ndarray:
+        scores = rng.normal(0, 1.5, (600, 3))
+        scores[np.arange(600), labels] += 1.2
+        return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+
+    rnn, baseline = model(), model()
+    chosen = choose_mix(labels, rnn, baseline)
+    assert chosen["served"] == "stack" and chosen["stack"]["bias"] == []
+    assert chosen["validation"]["log_loss"]["stack_out_of_fold"] < min(chosen["validation"]["log_loss"]["rnn"],
+                                                                       chosen["validation"]["log_loss"]["baseline"])
+    assert np.allclose(mix(chosen, rnn, baseline).sum(axis=1), 1)

@@ -1,8 +1,9 @@
 """Mixing a classifier's RNN with its baseline by stacking in logit space, and the served mix.
 
 The stack reads each model's log-odds (two classes) or log-probabilities (K classes) and weighs
-them: ``score = a * rnn + b * baseline + bias`` (a bias per class for K classes), then a sigmoid
-or softmax; a, b >= 0. Fitted by log-loss on predictions neither model was trained on (the
+them: ``score = a * rnn + b * baseline (+ bias, two classes)``, then a sigmoid or softmax; a, b
+>= 0. K classes get no bias per class: each part's probabilities carry the class priors already,
+and K more coefficients overfit a small validation split (digits: 180 rows, 10 classes). Fitted by log-loss on predictions neither model was trained on (the
 validation split's). Unlike one weight on probabilities, it can trust a confident model more
 where the two disagree, and it learns each model's calibration.
 
@@ -25,7 +26,7 @@ from tasks.targets.classification import log_losses
 
 FLOOR = 1e-6  # probabilities are floored (and capped) here before their logs
 FOLDS = 5
-# A stack is fitted only on this many validation rows per coefficient (2 weights and the biases)
+# A stack is fitted only on this many validation rows per coefficient (2 weights, a bias for two classes)
 # or more: the events-per-variable rule of thumb of logistic regression; fewer, the better part alone.
 ROWS_PER_COEFFICIENT = 10
 
@@ -46,7 +47,7 @@ def squash(scores: np.ndarray) -> np.ndarray:
 def stacked(coefficients: dict[str, Any], rnn: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     """The stack's probabilities from both models' probabilities."""
     scores = coefficients["rnn"] * log_odds(rnn) + coefficients["baseline"] * log_odds(baseline)
-    return squash(scores + np.asarray(coefficients["bias"]) if scores.ndim > 1 else scores + coefficients["bias"][0])
+    return squash(scores + sum(coefficients["bias"]))  # two classes: one bias; K classes: none
 
 
 def mix(ensemble: dict[str, Any], rnn: np.ndarray, baseline: np.ndarray) -> np.ndarray:
@@ -62,20 +63,25 @@ def mix(ensemble: dict[str, Any], rnn: np.ndarray, baseline: np.ndarray) -> np.n
     return weight * rnn + (1 - weight) * baseline
 
 
+def bias_count(probabilities: np.ndarray) -> int:
+    """The stack's biases: one for two classes (one probability per row), none for K classes."""
+    return 1 if probabilities.ndim == 1 else 0
+
+
 def fit_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
-    """Coefficients a, b >= 0 and the bias(es) of the lowest log-loss (a tiny ridge on the bias keeps
-    it finite where a class is missing)."""
+    """Coefficients a, b >= 0 (and, two classes, the bias) of the lowest log-loss (a tiny ridge on
+    the bias keeps it finite where a class is missing)."""
     from scipy.optimize import minimize
 
     features = np.stack([log_odds(rnn), log_odds(baseline)])  # 2 x rows (x classes)
-    width = 1 if rnn.ndim == 1 else rnn.shape[1]
+    biases = bias_count(rnn)
 
     def objective(theta: np.ndarray) -> float:
-        scores = np.tensordot(theta[:2], features, axes=1) + (theta[2] if width == 1 else theta[2:])
+        scores = np.tensordot(theta[:2], features, axes=1) + theta[2:].sum()
         return float(log_losses(labels, squash(scores), FLOOR).mean() + 1e-4 * np.sum(theta[2:] ** 2))
 
-    start = np.concatenate([[0.5, 0.5], np.zeros(width)])
-    result = minimize(objective, start, method="L-BFGS-B", bounds=[(0, None), (0, None)] + [(None, None)] * width)
+    start = np.concatenate([[0.5, 0.5], np.zeros(biases)])
+    result = minimize(objective, start, method="L-BFGS-B", bounds=[(0, None), (0, None)] + [(None, None)] * biases)
     return {"rnn": round(float(result.x[0]), 6), "baseline": round(float(result.x[1]), 6),
             "bias": [round(float(value), 6) for value in result.x[2:]]}
 
@@ -108,8 +114,8 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
     parts = {"rnn": log_losses(labels, rnn, FLOOR), "baseline": log_losses(labels, baseline, FLOOR)}
     best = min(parts, key=lambda name: (parts[name].mean(), name != "baseline"))  # ties: the baseline (no training noise)
     stack_oof = out_of_fold_stack(labels, rnn, baseline, seed)
-    width = 1 if rnn.ndim == 1 else rnn.shape[1]
-    too_few = stack_oof is None or len(labels) < ROWS_PER_COEFFICIENT * (2 + width)
+    coefficients = 2 + bias_count(rnn)
+    too_few = stack_oof is None or len(labels) < ROWS_PER_COEFFICIENT * coefficients
     if stack_oof is None:  # nothing to cross-validate a stack on: its figures are the better part's
         stack_oof = rnn if best == "rnn" else baseline
     stack_losses = log_losses(labels, stack_oof, FLOOR)
@@ -129,11 +135,11 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
         why = (f"the stack's out-of-fold log-loss beats the better part ({best}) by {gain:.4f}, more than one "
                f"standard error ({standard_error:.4f}), at no loss of accuracy")
     else:
-        stack = {"rnn": float(best == "rnn"), "baseline": float(best == "baseline"), "bias": [0.0] * width}
+        stack = {"rnn": float(best == "rnn"), "baseline": float(best == "baseline"), "bias": [0.0] * bias_count(rnn)}
         served = best
         why = (f"the {best} alone, the part with the lower validation log-loss: " + (
-            f"{len(labels)} validation rows are too few for a stack of {2 + width} coefficients "
-            f"(it takes {ROWS_PER_COEFFICIENT * (2 + width)})" if too_few else
+            f"{len(labels)} validation rows are too few for a stack of {coefficients} coefficients "
+            f"(it takes {ROWS_PER_COEFFICIENT * coefficients})" if too_few else
             "the stack's out-of-fold log-loss " + (f"is lower by {gain:.4f} but its out-of-fold accuracy is lower "
                   f"({accuracy(labels, stack_oof):.4f} vs {best_accuracy:.4f})" if gain > standard_error else
                   f"does not beat it by more than one standard error ({gain:.4f} vs {standard_error:.4f})")))
