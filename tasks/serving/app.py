@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from tasks.serving import rows as requests
+from tasks.serving import rows as checks
 from tasks.serving.rows import RequestError
 from tasks.serving.slot import ModelSlot
 
@@ -80,7 +80,7 @@ def create_app(slot: ModelSlot, limits: Limits) -> FastAPI:
     @app.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
         _check_token(request, limits.token)
-        rows = requests.request_rows(await _json_body(request, limits.max_body_bytes), limits.max_rows)
+        rows = checks.request_rows(await _json_body(request, limits.max_body_bytes), limits.max_rows)
         version = _served(slot)  # read once: a swap during this request does not change its model
         answers = await run_in_threadpool(version.predict, rows)
         return {"model": version.info.get("name"), "version": version.info.get("version"), "predictions": answers}
@@ -88,7 +88,7 @@ def create_app(slot: ModelSlot, limits: Limits) -> FastAPI:
     @app.post("/generate")
     async def generate(request: Request) -> dict[str, Any]:
         _check_token(request, limits.token)
-        settings = requests.generate_settings(await _json_body(request, limits.max_body_bytes))
+        settings = checks.generate_settings(await _json_body(request, limits.max_body_bytes))
         version = _served(slot)
         answer = await run_in_threadpool(version.generate, settings)
         return {"model": version.info.get("name"), "version": version.info.get("version"), **answer}

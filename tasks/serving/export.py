@@ -73,9 +73,11 @@ def _interpolate(series):
 
     def column(values):
         known = tf.logical_not(tf.math.is_nan(values))
-        # inside the branch: with nothing known there is no point to interpolate from
-        filled = lambda: tf.cast(_interp(steps, tf.boolean_mask(steps, known),  # noqa: E731
-                                         tf.cast(tf.boolean_mask(values, known), tf.float64)), tf.float32)
+
+        def filled():  # inside the branch: with nothing known there is no point to interpolate from
+            known_values = tf.cast(tf.boolean_mask(values, known), tf.float64)
+            return tf.cast(_interp(steps, tf.boolean_mask(steps, known), known_values), tf.float32)
+
         return tf.cond(tf.reduce_any(known), filled, lambda: tf.zeros_like(values))
 
     return tf.transpose(tf.map_fn(column, tf.transpose(series)))

@@ -18,7 +18,7 @@ import numpy as np
 
 from tasks import kinds
 from tasks.core.artifacts import read_card
-from tasks.serving import rows as requests
+from tasks.serving import rows as checks
 from tasks.serving.rows import RequestError
 
 
@@ -171,7 +171,7 @@ class LanguageModelVersion(ServedVersion):
         super().__init__(model_dir, info)
         self.generator = kinds.part(self.kind, "predict").Generator(model_dir)
         self._lock = threading.Lock()  # one generation at a time: the model keeps its state per call
-        self.generate(requests.generate_settings({"prompt": "the", "words": 1}))  # trace before serving
+        self.generate(checks.generate_settings({"prompt": "the", "words": 1}))  # trace before serving
 
     def generate(self, settings: dict[str, Any]) -> dict[str, Any]:
         """``tasks.generate --json``'s answer for the same prompt, words, temperature, top-k and seed."""
@@ -183,9 +183,9 @@ class LanguageModelVersion(ServedVersion):
 # What each kind serves with. A kind missing here cannot be served (load_version says so).
 SERVED: dict[str, Callable[[Path, dict[str, Any]], ServedVersion]] = {
     "text_classification": lambda model_dir, info: ClassifierVersion(model_dir, info, ClassifierInputs(
-        requests.text_rows, lambda card: [{"text": "warm up"}], label_as_index=True)),
+        checks.text_rows, lambda card: [{"text": "warm up"}], label_as_index=True)),
     "series_classification": lambda model_dir, info: ClassifierVersion(model_dir, info, ClassifierInputs(
-        requests.series_rows, lambda card: [{"values": [[0.0] * int(card["n_features"])] * 2}], label_as_index=False)),
+        checks.series_rows, lambda card: [{"values": [[0.0] * int(card["n_features"])] * 2}], label_as_index=False)),
     "language_model": LanguageModelVersion,
 }
 
