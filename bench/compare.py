@@ -56,6 +56,14 @@ def log(message: str) -> None:
     print(f"[compare {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def emit(report: dict[str, Any], out: Path | None) -> None:
+    """The bench's one JSON object: to stdout, and to ``out`` when given."""
+    text = json.dumps(report, indent=2)
+    if out:
+        out.write_text(text + "\n")
+    print(text)
+
+
 def subprocess_env() -> dict[str, str]:
     """The venv first on PATH (DVC runs `python -m tasks.<stage>`), the offline NLTK data, unbuffered output."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -383,11 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     report["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
 
     headline = ["clean_speedup", "e2e_ratio", "noop_repro_s", "padding_fraction", "train_samples_per_s"]
-    ordered = {key: report[key] for key in headline} | {key: value for key, value in report.items() if key not in headline}
-    text = json.dumps(ordered, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit({key: report[key] for key in headline} | {key: value for key, value in report.items() if key not in headline}, args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
-from compare import CLOTHING, log, make_project, subprocess_env  # noqa: E402  (imports no pandas)
+from compare import CLOTHING, emit, log, make_project, subprocess_env  # noqa: E402  (imports no pandas)
 
 STAGES = ("source", "ingest", "validate", "clean", "tokenize", "baseline")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(report["sizes"]) >= 2:
         report["per_row"] = marginal(report["sizes"][-2], report["sizes"][-1])
     report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
