@@ -3,8 +3,9 @@
 DVC cannot depend on a glob (``data/*.csv``), a name such as ``nltk`` or a URL's current
 content, so this stage (``always_changed`` in dvc.yaml) resolves the source on every run
 and writes ``data/source.json``: every matched file with its size and md5 (a URL with its
-ETag / Last-Modified / length). Ingest depends on that manifest, so it reruns exactly when
-the matched set or a file's content changed, and reads the files the manifest lists. The
+ETag / Last-Modified / length), and likewise what ``ingest.test_source`` matches (``test_files``).
+Ingest depends on that manifest, so it reruns exactly when the matched set or a file's content
+changed, and reads the files the manifest lists. The
 pretraining corpora go to their own manifest, ``data/pretrain_source.json``, so a change to
 one never reruns the other's stages.
 
@@ -63,7 +64,8 @@ def main() -> None:
         write_json(STAGE_CODE_DIR / f"{stage}.json", listing)
     if HASH_CACHE.parent.is_dir():
         write_json(HASH_CACHE, cache)
-    print(f"source: {len(result['files'])} file(s) for {result['source']} -> {SOURCE_MANIFEST}; "
+    tested = f" and {len(result['test_files'])} test file(s) for {result['test_source']}" if "test_files" in result else ""
+    print(f"source: {len(result['files'])} file(s) for {result['source']}{tested} -> {SOURCE_MANIFEST}; "
           f"{len(corpus['files'])} pretraining source(s) -> {PRETRAIN_MANIFEST}")
 
 
