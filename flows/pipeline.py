@@ -366,8 +366,9 @@ def save_experiment(root: str, name: str, changes: dict[str, list[Any]], replace
 
 
 @task(name="promote", task_run_name="promote", cache_policy=NO_CACHE, persist_result=False, tags=["champion"])
-def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
-    """The promotion gate: make this run's model the champion if it beats the current one."""
+def promote_model(root: str, experiment: str | None, push: bool = False) -> dict[str, Any]:
+    """The promotion gate: make this run's model the champion if it beats the current one
+    (registered in the model registry; ``push``: its files to the DVC remote, its tags to origin)."""
     logger = get_run_logger()
     path = Path(root)
     params = gate.promote_params(load_params(path=path / PARAMS_FILE))  # the whole file checked, as the stages do
@@ -386,7 +387,7 @@ def promote_model(root: str, experiment: str | None) -> dict[str, Any]:
     champion = gate.read_champion(path)
     promoted, reason = gate.should_promote(candidate, champion, params)
     if promoted:
-        gate.write_champion(path, candidate, artifacts.MODEL_DIR)
+        gate.write_champion(path, candidate, artifacts.MODEL_DIR, push=push)
         champion = candidate
     logger.info(f"promotion: {'promoted' if promoted else 'not promoted'}: {reason}")
     decision = {
@@ -494,13 +495,14 @@ def default_experiment_name() -> str:
 
 
 def run_pipeline(root: Path, overrides: dict[str, Any] | None, name: str | None, *, promote: bool = True,
-                 replace: bool = False, pull: bool = False) -> dict[str, Any]:
+                 replace: bool = False, pull: bool = False, push: bool = False) -> dict[str, Any]:
     """What a run does in the checkout ``root``, as tasks of the calling flow (which holds the run lock):
     apply ``overrides``, run every stage, publish the reports, save experiment ``name`` (if any).
 
     ``promote``: run the promotion gate (a sweep gates its best run only, a clone has no champion).
     ``replace``: replace an experiment of the same name (a sweep's names stand for their params).
     ``pull``: stages restore their outputs from the DVC remote when its run cache has them.
+    ``push``: a promoted model's files go to the DVC remote and its registry tags to origin.
     """
     logger = get_run_logger()
     stages = plan(root)
@@ -545,7 +547,7 @@ def run_pipeline(root: Path, overrides: dict[str, Any] | None, name: str | None,
         future = save_experiment.submit(str(root), name, changes, replace, wait_for=upstream)
         saved = future.result()
         upstream = [future]
-    decision = promote_model.submit(str(root), name, wait_for=upstream).result() if promote else None
+    decision = promote_model.submit(str(root), name, push, wait_for=upstream).result() if promote else None
     git_rev = dvcstages.git_revision(root)
     _publish(logger, lambda: create_markdown_artifact(
         reports.stages_markdown(results, git_rev, name), key=reports.KEYS["versions"],
@@ -577,7 +579,8 @@ def rnnflow_pipeline(overrides: dict[str, Any] | None = None, push: bool = False
     root = dvcstages.find_root()
     with dvcstages.run_lock(root, timeout=lock_timeout(), holder=lock_holder()):
         remote = dvcstages.default_remote(root) if push else None  # fail before hours of training
-        summary = run_pipeline(root, overrides, experiment or (default_experiment_name() if overrides else None))
+        summary = run_pipeline(root, overrides, experiment or (default_experiment_name() if overrides else None),
+                               push=remote is not None)
         pushed = push_outputs.submit(str(root), remote).result() if remote else None
     return {**summary, "pushed": pushed}
 
