@@ -1,8 +1,9 @@
 """Helper stage, baseline: a classical model on the same split, beside the recurrent one.
 
 What "classical" means is the kind's: an interpolated Kneser-Ney n-gram model for a language
-model, TF-IDF word n-grams with logistic regression for text classes, a logistic regression
-over summary features for numeric series. Its own DVC stage, so changing ``train`` never
+model, TF-IDF word n-grams with logistic regression for text classes, for numeric series
+MiniRocket + ridge or a logistic regression over summary features, whichever cross-validates
+better on train (refitted on train and validation). Its own DVC stage, so changing ``train`` never
 reruns it. Reads ``data/tokenized/`` (vocabulary and encoded train/validation) and the clean
 splits (the test split to score); writes ``baseline/`` (the fitted model, no pickles) and
 ``metrics/baseline.json`` (validation and test figures), which evaluate puts beside the

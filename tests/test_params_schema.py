@@ -97,7 +97,7 @@ MISTAKES = [
     ("baseline.text_classification.C", [], "baseline.text_classification.C: must be a non-empty list of positive numbers"),
     ("baseline.series_classification.C", [1, 0], "baseline.series_classification.C: must be a non-empty list of positive numbers"),
     ("baseline.text_classification.weighting", "bm25", "baseline.text_classification.weighting: must be one of tfidf | nb"),
-    ("baseline.language_model.discount", 1.5, "baseline.language_model.discount: must be auto or a number in (0, 1], not 1.5"),
+    ("baseline.language_model.discount", 1.5, "baseline.language_model.discount: must be one of modified | auto or a number in (0, 1], not 1.5"),
     ("pretrain.early_stopping_patience", 0, "pretrain.early_stopping_patience: must be an integer >= 1, not 0"),
     ("pretrain.source", "train", "pretrain.source: must be a list of corpora (files, folders, globs, URLs or train) or null, "
                                  "not 'train'"),

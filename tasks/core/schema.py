@@ -537,6 +537,7 @@ BUCKETS = Key(ListOf(Number(), "bucket edges", min_len=2, order="increasing",
 INGEST = Section({
     "dataset": Key(Choice(tuple(DATASETS)), required=True),
     "source": Key(Str("auto, or a file, folder, glob or http(s) URL"), required=True),
+    "test_source": Key(Either((Str("a file, folder, glob or http(s) URL"), NULL)), default=None),
     "url_max_mb": Key(POSITIVE, default=2048),
     "url_timeout_s": Key(POSITIVE, default=30),
     "positive_above": Key(Number()),
@@ -650,7 +651,7 @@ BASELINE = Staged(Section({}), {
     }),
     "language_model": Section({
         "order": Key(COUNT, required=True),
-        "discount": Key(Either((AUTO, Number(gt=0, le=1))), required=True),
+        "discount": Key(Either((Choice(("modified", "auto")), Number(gt=0, le=1))), required=True),
     }),
 })
 

@@ -51,19 +51,20 @@ def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction
                   stratify: bool = False) -> pd.Series:
     """Split name per row: test below ``test_fraction``, then validation, by id hash.
 
-    With a source ``split`` column its test rows stay test and validation is drawn from its
-    train rows (``validation_fraction`` of them).
+    With a source ``split`` column (its own, or ``ingest.test_source``'s) its test rows stay test
+    and validation is drawn from its train rows (``validation_fraction`` of them; by group with a
+    ``group`` column).
     """
     check_fractions(validation_fraction, test_fraction)
+    train = _source_train(frame) if "split" in frame else None
     if "group" in frame:
-        return _assign_groups(frame, validation_fraction, test_fraction, seed)
+        if train is None:
+            return _assign_groups(frame, validation_fraction, test_fraction, seed)
+        split = pd.Series("test", index=frame.index)
+        split[train] = _assign_groups(frame[train], validation_fraction, 0.0, seed)
+        return split
     bucket = split_buckets(frame["id"], seed)
-    if "split" in frame:
-        given = frame["split"].astype("string").str.lower().to_numpy()
-        unknown = sorted(set(given) - SOURCE_SPLITS)
-        if unknown:
-            raise PipelineError(f"clean: the source's split column holds {unknown}; expected train or test")
-        train = pd.Series(given == "train", index=frame.index)
+    if train is not None:
         position = bucket.copy()
         if stratify:
             position[train.to_numpy()] = _ranks_within(frame.loc[train, "label"], bucket[train.to_numpy()])
@@ -78,6 +79,15 @@ def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction
     if stratify:
         split = _at_least_one_each(split, frame["label"].to_numpy(), position, ("test", "validation"))
     return pd.Series(split, index=frame.index)
+
+
+def _source_train(frame: pd.DataFrame) -> pd.Series:
+    """Which rows the source's ``split`` column puts in train (the others are test)."""
+    given = frame["split"].astype("string").str.lower().to_numpy()
+    unknown = sorted(set(given) - SOURCE_SPLITS)
+    if unknown:
+        raise PipelineError(f"clean: the source's split column holds {unknown}; expected train or test")
+    return pd.Series(given == "train", index=frame.index)
 
 
 def _at_least_one_each(split: np.ndarray, labels: np.ndarray, position: np.ndarray, held_out: tuple[str, ...]) -> np.ndarray:
