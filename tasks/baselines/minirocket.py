@@ -17,6 +17,8 @@ from itertools import combinations
 
 import numpy as np
 
+from tasks.targets.classification import mean_log_loss, squash
+
 KERNEL_LENGTH = 9
 # The positions of the three weights 2 of each of the 84 kernels, in aeon's (and the paper's) order.
 INDICES = np.asarray(list(combinations(range(KERNEL_LENGTH), 3)), dtype=np.int32)
@@ -172,14 +174,6 @@ def equal_length(items: list[np.ndarray], n_steps: int) -> np.ndarray:
     return np.stack([resample(np.asarray(item, np.float64), n_steps).T for item in items]).astype(np.float32)
 
 
-def softmax_scores(scores: np.ndarray) -> np.ndarray:
-    """Ridge scores as probabilities: the positive class's (one column) or one per class."""
-    if scores.ndim == 1:
-        return np.exp(-np.logaddexp(0, -scores))
-    exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return exponent / exponent.sum(axis=1, keepdims=True)
-
-
 @dataclass
 class MiniRocketRidge:
     """MiniRocket features, scaled, and a ridge classifier (Dempster et al.'s choice): its penalty
@@ -200,8 +194,6 @@ class MiniRocketRidge:
             seed: int = 0) -> "MiniRocketRidge":
         from sklearn.linear_model import RidgeCV
 
-        from tasks.targets.classification import mean_log_loss
-
         transform = MiniRocket.fit(equal_length(items, n_steps), n_features=n_features, seed=seed)
         features = transform.transform(equal_length(items, n_steps))
         scale = features.std(axis=0)
@@ -215,15 +207,15 @@ class MiniRocketRidge:
         left_out = ridge.cv_results_[:, :, list(ALPHAS).index(ridge.alpha_)]
         left_out = left_out.ravel() if n_classes == 2 else left_out
 
-        temperature = float(min(TEMPERATURES, key=lambda value: mean_log_loss(labels, softmax_scores(value * left_out))))
+        temperature = float(min(TEMPERATURES, key=lambda value: mean_log_loss(labels, squash(value * left_out))))
         return cls(transform, scale, np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_), float(ridge.alpha_), temperature,
-                   softmax_scores(temperature * left_out))
+                   squash(temperature * left_out))
 
     def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
         """Positive probabilities (two classes) or one row of class probabilities per series."""
         features = self.transform.transform(equal_length(items, self.transform.n_steps)) / self.scale
         scores = features @ self.coef.T + self.intercept
-        return softmax_scores(self.temperature * (scores.ravel() if self.coef.shape[0] == 1 else scores))
+        return squash(self.temperature * (scores.ravel() if self.coef.shape[0] == 1 else scores))
 
     @property
     def description(self) -> str:

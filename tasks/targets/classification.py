@@ -41,6 +41,14 @@ def mean_log_loss(labels: np.ndarray, probabilities: np.ndarray, floor: float = 
     return float(log_losses(labels, probabilities, floor).mean())
 
 
+def squash(scores: np.ndarray) -> np.ndarray:
+    """Scores as probabilities: a sigmoid of one score per row (the positive class's), else a softmax per row."""
+    if scores.ndim == 1:
+        return np.exp(-np.logaddexp(0, -scores))
+    exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return exponent / exponent.sum(axis=1, keepdims=True)
+
+
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 SMOOTHING = 5  # thresholds on each side averaged: the F1 curve over a 0.1 wide window
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.targets.classification import log_losses
+from tasks.targets.classification import log_losses, squash
 
 FLOOR = 1e-6  # probabilities are floored (and capped) here before their logs
 FOLDS = 5
@@ -35,13 +35,6 @@ def log_odds(probabilities: np.ndarray) -> np.ndarray:
     """Two classes (one positive probability per row): the logit; K classes: log-probabilities."""
     clipped = np.clip(np.asarray(probabilities, np.float64), FLOOR, 1 - FLOOR)
     return np.log(clipped / (1 - clipped)) if clipped.ndim == 1 else np.log(clipped)
-
-
-def squash(scores: np.ndarray) -> np.ndarray:
-    if scores.ndim == 1:
-        return np.exp(-np.logaddexp(0, -scores))
-    exponent = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return exponent / exponent.sum(axis=1, keepdims=True)
 
 
 def stacked(coefficients: dict[str, Any], rnn: np.ndarray, baseline: np.ndarray) -> np.ndarray:
