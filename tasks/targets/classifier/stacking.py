@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.targets.classification import log_losses, squash
+from tasks.targets.classification import log_losses, predictions, squash
 
 FLOOR = 1e-6  # probabilities are floored (and capped) here before their logs
 FOLDS = 5
@@ -95,8 +95,7 @@ def out_of_fold_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray,
 
 
 def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    predicted = (probabilities >= 0.5).astype(int) if probabilities.ndim == 1 else probabilities.argmax(axis=1)
-    return float((predicted == labels).mean())
+    return float((predictions(probabilities, 0.5) == labels).mean())
 
 
 def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: int = 0) -> dict[str, Any]:
