@@ -63,7 +63,7 @@ def export(model_dir: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from flows.registry import ARTIFACT, CHAMPION_STAGE
+    from flows.registry import ARTIFACT, CHAMPION_STAGE, RegistryError, RegistrySource
 
     parser = argparse.ArgumentParser(prog="python -m tasks.serve", description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group()
@@ -99,8 +99,6 @@ def main(argv: list[str] | None = None) -> None:
             raise PipelineError(f"--model-dir {args.model_dir}: no model card (model.json); give a trained model's folder")
         source = FolderSource(args.model_dir)
     else:
-        from flows.registry import RegistryError, RegistrySource
-
         source = RegistrySource(args.repo, args.stage or CHAMPION_STAGE, args.name)
     slot = ModelSlot(source)
     try:
