@@ -73,17 +73,18 @@ class MaskedDownsample(layers.Layer):
         padded = ops.pad(values, [[0, 0], [0, self.stride - 1], [0, 0]])
         return ops.average_pool(padded, self.stride, self.stride, padding="valid")
 
-    def _weights(self, inputs, mask):
-        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
-        return self._pooled(present)  # the share of each window's steps that are not padding
+    @staticmethod
+    def _present(inputs, mask):
+        """1 at each step that is not padding, 0 at padding: (batch, steps, 1)."""
+        return ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
 
     def call(self, inputs, mask=None):
-        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        present = self._present(inputs, mask)
         # mean(x * present) / mean(present) over a window: the mean of its unpadded steps
         return self._pooled(inputs * present) / ops.maximum(self._pooled(present), ops.cast(1e-6, inputs.dtype))
 
     def compute_mask(self, inputs, mask=None):
-        return self._weights(inputs, mask)[..., 0] > 0
+        return self._pooled(self._present(inputs, mask))[..., 0] > 0  # a window with any unpadded step
 
     def compute_output_shape(self, input_shape):
         steps = None if input_shape[1] is None else -(-input_shape[1] // self.stride)
