@@ -194,8 +194,9 @@ class MiniRocketRidge:
             seed: int = 0) -> "MiniRocketRidge":
         from sklearn.linear_model import RidgeCV
 
-        transform = MiniRocket.fit(equal_length(items, n_steps), n_features=n_features, seed=seed)
-        features = transform.transform(equal_length(items, n_steps))
+        resampled = equal_length(items, n_steps)
+        transform = MiniRocket.fit(resampled, n_features=n_features, seed=seed)
+        features = transform.transform(resampled)
         scale = features.std(axis=0)
         scale[scale == 0] = 1.0
         n_classes = max(int(labels.max()) + 1, 2)
