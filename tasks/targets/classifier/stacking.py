@@ -79,19 +79,22 @@ def fit_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray) -> dict
             "bias": [round(float(value), 6) for value in result.x[2:]]}
 
 
-def out_of_fold_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: int) -> np.ndarray | None:
-    """The stack's probabilities of each row from a stack fitted without its fold (stratified);
-    None when the rows are too few to cross-validate (no class has two)."""
+def out_of_fold_stack(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray,
+                      seed: int) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The stack's probabilities of each row from a stack fitted without its fold (stratified),
+    and the stack fitted on every row; None when the rows are too few to cross-validate (no class
+    has two)."""
     from tasks.core.splits import stratified_folds
 
     folds = stratified_folds(labels, seed, FOLDS)
     if not folds:
         return None
-    result = stacked(fit_stack(labels, rnn, baseline), rnn, baseline)  # rows no fold holds out
+    whole = fit_stack(labels, rnn, baseline)
+    result = stacked(whole, rnn, baseline)  # rows no fold holds out
     for fit_rows, held_rows in folds:
         result[held_rows] = stacked(fit_stack(labels[fit_rows], rnn[fit_rows], baseline[fit_rows]),
                                     rnn[held_rows], baseline[held_rows])
-    return result
+    return result, whole
 
 
 def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -105,7 +108,7 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
     alone is a stack with the other's coefficient 0), what was served, why, and the figures."""
     parts = {"rnn": log_losses(labels, rnn, FLOOR), "baseline": log_losses(labels, baseline, FLOOR)}
     best = min(parts, key=lambda name: (parts[name].mean(), name != "baseline"))  # ties: the baseline (no training noise)
-    stack_oof = out_of_fold_stack(labels, rnn, baseline, seed)
+    stack_oof, whole = out_of_fold_stack(labels, rnn, baseline, seed) or (None, None)
     coefficients = 2 + bias_count(rnn)
     too_few = stack_oof is None or len(labels) < ROWS_PER_COEFFICIENT * coefficients
     if stack_oof is None:  # nothing to cross-validate a stack on: its figures are the better part's
@@ -123,7 +126,7 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
     best_accuracy = accuracy(labels, rnn if best == "rnn" else baseline)
     gain = float(difference.mean())
     if not too_few and gain > standard_error and accuracy(labels, stack_oof) >= best_accuracy:
-        stack, served = fit_stack(labels, rnn, baseline), "stack"
+        stack, served = whole, "stack"
         why = (f"the stack's out-of-fold log-loss beats the better part ({best}) by {gain:.4f}, more than one "
                f"standard error ({standard_error:.4f}), at no loss of accuracy")
     else:
