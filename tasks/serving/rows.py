@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-# tasks.generate's bounds (its --words limit), for the same settings over HTTP.
-MAX_WORDS = 10_000
+from tasks.generate import MAX_WORDS  # its --words limit, for the same settings over HTTP
 
 
 class RequestError(Exception):
