@@ -23,11 +23,11 @@ from typing import Any
 import yaml
 
 from flows import dvcstages
+from flows.dvcstages import DVC_LOCK
 from tasks.core.artifacts import EVALUATE_METRICS, INGESTED, MODEL_DIR
 
 ARTIFACT = "rnnflow-model"
 CHAMPION_STAGE = "prod"
-DVC_LOCK = "dvc.lock"
 
 
 class RegistryError(RuntimeError):
