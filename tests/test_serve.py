@@ -268,3 +268,10 @@ def test_a_text_model_is_not_exported_and_says_why(trained_project: Path, tmp_pa
                  trained_project, check=False)
     assert result.returncode != 0 and "NLTK's word tokenizer" in result.stderr
     assert not (tmp_path / "savedmodel").exists()
+
+
+def test_generate_over_http_has_the_cli_word_limit():
+    from tasks import generate
+    from tasks.serving import rows
+
+    assert rows.MAX_WORDS == generate.MAX_WORDS
