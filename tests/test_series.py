@@ -122,6 +122,34 @@ def test_missing_values_policies_and_length_rules():
         series.SeriesOptions.from_params({"missing": "guess"})
 
 
+def test_per_series_normalisation_is_chosen_by_one_nn_on_train_and_repeated_at_inference(tmp_path: Path):
+    """auto: z-normalised when the classes differ by shape under random offsets and amplitudes
+    (1-NN on raw values is confused by the scale), as given when the amplitude is the class."""
+    rng = np.random.default_rng(3)
+    shapes = [shape_series(SHAPES[row % 3], 40, rng) * rng.uniform(0.2, 5) + rng.uniform(-20, 20) for row in range(60)]
+    labels = np.arange(60) % 3
+    chosen = series.choose_normalisation(shapes, labels, seed=0)
+    assert chosen["chosen"] == "series" and chosen["one_nn_accuracy"]["series"] > chosen["one_nn_accuracy"]["none"]
+    amplitudes = [np.sin(np.linspace(0, 6, 40))[:, None] * (1 + 3 * label) + rng.normal(0, 0.1, (40, 1)) for label in labels]
+    assert series.choose_normalisation(amplitudes, labels, seed=0)["chosen"] == "none"
+    normalised = series.z_normalise(shapes[0])
+    assert np.allclose(normalised.mean(axis=0), 0, atol=1e-6) and np.allclose(normalised.std(axis=0), 1)
+    assert (series.z_normalise(np.ones((5, 1))) == 0).all()  # a constant feature becomes 0, not NaN
+
+    (tmp_path / "Scaled_TRAIN.ts").write_text(ts_text(shapes, [SHAPES[label] for label in labels], "Scaled"))
+    (tmp_path / "Scaled_TEST.ts").write_text(ts_text(shapes[:12], [SHAPES[label] for label in labels[:12]], "Scaled"))
+    frame, metadata, _ = ingest({"dataset": "ts", "source": str(tmp_path / "Scaled_*.ts")})
+    params = {"validation_fraction": 0.2, "test_fraction": 0.2, "seed": 1, "missing": "interpolate", "normalise": "auto"}
+    cleaned = kinds.part("series_classification", "clean").clean(frame, metadata, params)
+    assert cleaned.meta["clean"]["normalise"] == "series" and cleaned.summary["normalise"]["chosen"] == "series"
+    options = series.SeriesOptions(**cleaned.meta["clean"])  # what predict and serve read from the card
+    raw = dict(zip(frame["id"], series.unpack(frame["values"], 2)))
+    for row in cleaned.splits["test"].itertuples():
+        assert np.allclose(series.prepare(raw[row.id], options), series.unpack(pd.Series([row.values]), 2)[0], atol=1e-5)
+    with pytest.raises(PipelineError, match="clean.series_classification.normalise"):
+        series.SeriesOptions.from_params({"normalise": "always"})
+
+
 def test_scaling_is_fitted_on_the_train_split_only(tmp_path: Path):
     write_archive(tmp_path, train=30, test=12)
     frame, metadata, _ = ingest({"dataset": "ts", "source": str(tmp_path / "Shapes_*.ts")})

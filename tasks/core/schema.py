@@ -606,6 +606,7 @@ CLEAN = Staged(
             "fill_value": Key(Number(), default=0.0),
             "max_steps": Key(Either((COUNT, NULL)), default=None),
             "resample_to": Key(Either((COUNT, NULL)), default=None),
+            "normalise": Key(Choice(("none", "series", "auto")), default="none"),
             "stratify": Key(Bool(), default=True),
         }),
         "language_model": Section({  # defaults: tasks/inputs/textclean.py CorpusOptions

@@ -17,6 +17,10 @@ import pandas as pd
 from tasks.core.common import PipelineError
 
 MISSING_POLICIES = ("interpolate", "fill", "drop")
+NORMALISATIONS = ("none", "series", "auto")
+# normalise: auto judges on at most this many train series, each resampled to at most this many steps.
+CHOICE_ROWS = 2000
+CHOICE_STEPS = 256
 
 
 def pack(series: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
@@ -40,13 +44,17 @@ class SeriesOptions:
     ``missing``: ``interpolate`` (linear in time within each feature; the ends take the
     nearest value), ``fill`` (``fill_value``) or ``drop`` (the series is left out);
     ``max_steps`` keeps the first steps of longer series; ``resample_to`` stretches every
-    series (linearly) to that many steps.
+    series (linearly) to that many steps; ``normalise``: ``series`` z-normalises each feature of
+    each series over its own steps (:func:`z_normalise`), ``none`` leaves the values as they are
+    (the model's per-feature scaler still applies), ``auto`` is resolved to one of the two by the
+    clean stage (:func:`choose_normalisation`) before any model sees it.
     """
 
     missing: str = "interpolate"
     fill_value: float = 0.0
     max_steps: int | None = None
     resample_to: int | None = None
+    normalise: str = "none"
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "SeriesOptions":
@@ -54,6 +62,9 @@ class SeriesOptions:
         if options.missing not in MISSING_POLICIES:
             raise PipelineError(f"params.yaml: clean.series_classification.missing must be one of {list(MISSING_POLICIES)}, "
                                 f"not {options.missing!r}")
+        if options.normalise not in NORMALISATIONS:
+            raise PipelineError(f"params.yaml: clean.series_classification.normalise must be one of {list(NORMALISATIONS)}, "
+                                f"not {options.normalise!r}")
         for name in ("max_steps", "resample_to"):
             value = getattr(options, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -94,7 +105,54 @@ def prepare(series: np.ndarray, options: SeriesOptions) -> np.ndarray | None:
         series = series[: options.max_steps]
     if options.resample_to is not None:
         series = resample(series, options.resample_to)
+    if options.normalise == "series":
+        series = z_normalise(series)
     return series.astype(np.float32)
+
+
+def z_normalise(series: np.ndarray) -> np.ndarray:
+    """Each feature of one series shifted and scaled to mean 0 and standard deviation 1 over its
+    own steps (a constant feature becomes 0): what most UCR univariate archives ship."""
+    deviation = series - series.mean(axis=0)
+    scale = series.std(axis=0)
+    return deviation / np.where(scale > 1e-8, scale, 1.0)
+
+
+def nearest_neighbour_hits(items: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """Whether each series' nearest other series (Euclidean, every series resampled to the
+    longest one's length, at most :data:`CHOICE_STEPS`) has its class: leave-one-out 1-NN."""
+    steps = min(max(len(item) for item in items), CHOICE_STEPS)
+    flat = np.stack([resample(item.astype(np.float64), steps).ravel() for item in items])
+    norms = (flat**2).sum(axis=1)
+    distances = norms[:, None] + norms[None, :] - 2 * flat @ flat.T
+    np.fill_diagonal(distances, np.inf)
+    return labels[distances.argmin(axis=1)] == labels
+
+
+def choose_normalisation(items: list[np.ndarray], labels: np.ndarray, seed: int) -> dict[str, Any]:
+    """``normalise: auto`` resolved on the train series alone: ``series`` when per-series
+    z-normalisation raises the leave-one-out 1-NN accuracy (the classical check on the UCR
+    archive, raw values against z-normalised ones) by more than one standard error of the paired
+    difference, else ``none``. At most
+    :data:`CHOICE_ROWS` series are judged (a seeded sample). Returns the choice, the two
+    accuracies and why."""
+    labels = np.asarray(labels)
+    rows = np.arange(len(items))
+    if len(rows) > CHOICE_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, CHOICE_ROWS, replace=False))
+    sample, sample_labels = [items[row] for row in rows], labels[rows]
+    if len(sample) < 3:
+        return {"chosen": "none", "why": f"{len(sample)} train series are too few to compare", "one_nn_accuracy": {}}
+    raw = nearest_neighbour_hits(sample, sample_labels).astype(float)
+    normalised = nearest_neighbour_hits([z_normalise(item) for item in sample], sample_labels).astype(float)
+    difference = normalised - raw
+    gain, standard_error = float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
+    chosen = "series" if gain > standard_error else "none"
+    why = (f"per-series z-normalisation {'raises' if gain > 0 else 'does not raise'} the leave-one-out 1-NN accuracy "
+           f"of {len(sample)} train series by {gain:+.4f}, " + ("more" if chosen == "series" else "not more")
+           + f" than one standard error ({standard_error:.4f})")
+    return {"chosen": chosen, "why": why,
+            "one_nn_accuracy": {"none": round(float(raw.mean()), 4), "series": round(float(normalised.mean()), 4)}}
 
 
 def fit_scaler(series: list[np.ndarray]) -> dict[str, list[float]]:

@@ -136,6 +136,9 @@ def series_decision(predictor, card: dict[str, Any]):
             series = series[: options.max_steps]
         if options.resample_to is not None:
             series = tf.cast(_resample(series, options.resample_to), tf.float32)
+        if options.normalise == "series":  # as tasks.inputs.series.z_normalise
+            scale = tf.math.reduce_std(series, axis=0)
+            series = (series - tf.reduce_mean(series, axis=0)) / tf.where(scale > 1e-8, scale, tf.ones_like(scale))
         features = _summary_features(series, baseline.shape_steps) if baseline is not None else tf.zeros([0], tf.float64)
         return tf.RaggedTensor.from_tensor(series[tf.newaxis]), features
 
