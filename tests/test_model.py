@@ -46,6 +46,21 @@ def test_padding_is_masked_so_right_padding_does_not_change_predictions():
     assert float(short[0, 0]) == pytest.approx(float(padded[0, 0]), abs=1e-6)
 
 
+@pytest.mark.parametrize("batch_size", [4, 16])
+def test_padding_fraction_from_lengths_is_what_the_bucketed_batches_hold(batch_size: int):
+    import numpy as np
+
+    from tasks.networks.training import padding_fraction, ragged_dataset
+
+    rng = np.random.default_rng(batch_size)
+    items = [np.arange(1, length + 1, dtype=np.int32) for length in rng.integers(1, 60, 203)]
+    batches = ragged_dataset(items, np.zeros(len(items), np.float32), batch_size, seed=5, shuffle=True, epoch=2)
+    held = [sequences.numpy() for sequences, _ in batches]
+    padded, real = sum(batch.size for batch in held), sum(int((batch != 0).sum()) for batch in held)
+    assert padded > real  # the case pads at all
+    assert padding_fraction([len(item) for item in items], batch_size, seed=5, epoch=2) == pytest.approx(1 - real / padded)
+
+
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(PipelineError, match="train.model 'transformer'"):
         build_text_classifier({**PARAMS, "model": "transformer"}, vocab_size=10)

@@ -109,7 +109,7 @@ def ragged_dataset(items: list[np.ndarray], labels: np.ndarray, batch_size: int,
     lengths = np.asarray([len(item) for item in items], dtype=np.int64)
     flat = tf.constant(np.concatenate(items) if items else np.zeros((0,)))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    order = np.random.default_rng([seed, epoch]).permutation(len(items)) if shuffle else np.arange(len(items))
+    order = epoch_order(len(items), seed, epoch, shuffle)
     dataset = tf.data.Dataset.from_tensor_slices((starts[order], lengths[order], np.asarray(labels)[order])).map(
         lambda start, length, label: (flat[start : start + length], label)
     )
@@ -123,14 +123,30 @@ def ragged_dataset(items: list[np.ndarray], labels: np.ndarray, batch_size: int,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def padding_fraction(dataset, is_padding) -> float:
-    """The share of padded steps over all batches of a dataset (``is_padding(batch)`` marks them)."""
-    padded = real = 0
-    for sequences, _ in dataset:
-        mask = is_padding(sequences.numpy())
-        padded += mask.size
-        real += int(mask.size - mask.sum())
-    return 1 - real / padded if padded else 0.0
+def epoch_order(count: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
+    """The order :func:`ragged_dataset` reads ``count`` examples in: a permutation drawn from
+    ``(seed, epoch)`` alone, or as given."""
+    return np.random.default_rng([seed, epoch]).permutation(count) if shuffle else np.arange(count)
+
+
+def padding_fraction(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True, epoch: int = 0) -> float:
+    """The share of padded steps in the batches :func:`ragged_dataset` makes of sequences of
+    these ``lengths``, worked out from the lengths alone (no pass over the data): as
+    ``bucket_by_sequence_length`` does, each length goes to the bucket between its boundaries,
+    a bucket is emitted as a batch once it holds ``batch_size``, the partial ones at the end,
+    and a batch is padded to its longest sequence."""
+    lengths = np.asarray(lengths, np.int64)
+    buckets = np.searchsorted(length_boundaries(lengths), lengths, side="right")
+    waiting: dict[int, list[int]] = {}
+    padded = 0
+    for row in epoch_order(len(lengths), seed, epoch, shuffle):
+        batch = waiting.setdefault(int(buckets[row]), [])
+        batch.append(int(lengths[row]))
+        if len(batch) == batch_size:
+            padded += batch_size * max(batch)
+            batch.clear()
+    padded += sum(len(batch) * max(batch) for batch in waiting.values() if batch)
+    return float(1 - lengths.sum() / padded) if padded else 0.0
 
 
 def fingerprint(params: dict[str, Any], *directories: Path) -> str:

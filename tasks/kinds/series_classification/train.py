@@ -20,7 +20,6 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     ``downsample_to`` steps (:func:`tasks.networks.model.downsample_stride`); save it (scaler
     inside) and its card."""
     from tasks.networks.model import build_series_classifier, downsample_stride, series_capacity
-    from tasks.networks.training import padding_fraction
 
     scaler, meta = read_features(tokenized_dir)
     classes, n_features = meta["classes"], meta["n_features"]
@@ -35,4 +34,4 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     summary, _ = fitting.serve(params, meta, fitted, rnn, model_dir, BASELINE_FILE, WHERE, {
         "n_features": n_features, "feature_names": meta.get("feature_names")})
     return {**summary, "layers": sized["layers"], "units": sized["units"], "downsample_stride": stride,
-            "padding_fraction": round(padding_fraction(fitted.train_data, lambda batch: np.isnan(batch).any(axis=-1)), 4)}
+            "padding_fraction": round(fitted.padding_fraction, 4)}

@@ -81,7 +81,6 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     """
     from tasks.core.artifacts import PRETRAINED_DIR
     from tasks.networks.model import build_text_model
-    from tasks.networks.training import padding_fraction
 
     words, meta = vocabulary.read_vocabulary(tokenized_dir)
     fitted = fitting.fit(params, tokenized_dir, meta["classes"], WHERE, live_dir, checkpoint_dir, _sequences,
@@ -93,6 +92,6 @@ def train(params: dict[str, Any], tokenized_dir: Path, model_dir: Path, live_dir
     return {
         **summary,
         "ensemble_rnn_weight": ensemble["rnn_weight"] if ensemble else None,
-        "padding_fraction": round(padding_fraction(fitted.train_data, lambda ids: ids == 0), 4),
+        "padding_fraction": round(fitted.padding_fraction, 4),
         "padding_fraction_fixed_length": meta["padding_fraction_fixed_length"],
     }

@@ -31,7 +31,7 @@ class Fitted:
     model: Any
     tables: dict[str, pd.DataFrame]  # data/tokenized's train and validation tables
     summary: dict[str, Any]  # the device facts, the replicas and the training loop's summary
-    train_data: Any  # the train split's dataset (its padding is reported)
+    padding_fraction: float  # the share of padded steps in the train split's batches
     init: dict[str, Any] | None  # how the network began, for the card (None: from scratch)
 
 
@@ -44,23 +44,23 @@ def fit(params: dict[str, Any], tokenized_dir: Path, classes: list[str], where: 
     model, its training phases or None, and how it began or None) and fit it
     (:func:`tasks.networks.fit.fit_classifier`)."""
     from tasks.networks.fit import fit_classifier
-    from tasks.networks.training import configure_tensorflow, distribution, ragged_dataset
+    from tasks.networks.training import configure_tensorflow, distribution, padding_fraction, ragged_dataset
 
     device = configure_tensorflow(params)
     tables = {name: read_parquet(tokenized_dir / f"{name}.parquet", "tokenize") for name in ("train", "validation")}
     with distribution(params, devices) as replicas:
         inputs = {name: (sequences(table), label_array(table, classes)) for name, table in tables.items()}
         batch_size = params["batch_size"] * replicas
-        data = {name: ragged_dataset(*inputs[name], batch_size, params["seed"], shuffle=name == "train", pad_value=pad_value)
-                for name in tables}
+        validation = ragged_dataset(*inputs["validation"], batch_size, params["seed"], shuffle=False, pad_value=pad_value)
 
         def train_epoch(epoch: int):  # epoch k's order from (seed, k) alone: a resumed run reads the same batches
             return ragged_dataset(*inputs["train"], batch_size, params["seed"], shuffle=True, pad_value=pad_value, epoch=epoch)
 
         model, phases, init = build()
-        summary = fit_classifier(model, train_epoch, data["validation"], label_array(tables["train"], classes), classes,
+        summary = fit_classifier(model, train_epoch, validation, label_array(tables["train"], classes), classes,
                                  params, live_dir, checkpoint_dir, where, phases)
-    return Fitted(model, tables, {**device, "replicas": replicas, **summary}, data["train"], init)
+    padding = padding_fraction([len(item) for item in inputs["train"][0]], batch_size, params["seed"])
+    return Fitted(model, tables, {**device, "replicas": replicas, **summary}, padding, init)
 
 
 def serve(params: dict[str, Any], meta: dict[str, Any], fitted: Fitted, rnn: np.ndarray, model_dir: Path,
