@@ -179,9 +179,6 @@ def score(model, stream: np.ndarray, batch_size: int = 32, steps: int = 64, step
             "top1_accuracy": top1 / count, "top5_accuracy": top5 / count, "tokens": int(count)}
 
 
-# --------------------------------------------------------------------------- resumable backups
-
-
 def generate(model, prompt_ids: list[int], words: int, temperature: float, top_k: int | None, seed: int,
              banned: tuple[int, ...] = (0, 1)) -> list[int]:
     """Continue ``prompt_ids`` by ``words`` sampled ids (never one of ``banned``: padding, OOV).
