@@ -103,6 +103,10 @@ def test_a_profile_with_its_own_split_or_a_shared_file_is_refused_naming_the_key
         ingest(params)
     with pytest.raises(PipelineError, match=r"ingest.test_source names .*more.csv, which ingest.source .* matches too"):
         sources.manifest({**params, "source": str(tmp_path)}, {})
+    with pytest.raises(PipelineError, match=r"params.yaml: ingest.test_source: .*missing.csv: no such file or folder"):
+        sources.manifest({**params, "test_source": str(tmp_path / "missing.csv")}, {})
+    with pytest.raises(PipelineError, match=r"params.yaml: ingest.source: .*nothing-\*.csv: the pattern matches no file"):
+        sources.manifest({**params, "source": str(tmp_path / "nothing-*.csv")}, {})
     # A reader that does not mark its rows' files (long-form series, today) is stopped, never left to mix them.
     for name in ("series_train", "series_test"):
         pd.DataFrame({"series": ["a", "a", "b", "b"], "t": [0, 1, 0, 1], "x": [0.1, 0.2, 0.9, 0.8],

@@ -163,6 +163,14 @@ def download_limits(params: dict[str, Any]) -> dict[str, Any]:
 AUTO = "auto"  # ingest.source: the profile's own data (movie_reviews and brown: NLTK's, digits: scikit-learn's)
 
 
+def resolve_key(key: str, source: str, profile: profiles.Profile) -> list[str]:
+    """:func:`resolve`, its error naming the params.yaml key that named the source."""
+    try:
+        return resolve(source, profile)
+    except PipelineError as error:
+        raise PipelineError(f"params.yaml: {key}: {error}") from error
+
+
 def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
     """The manifest for ``params.yaml`` ``ingest``: the profile, the source and what it matched."""
     profile = profiles.get(params["dataset"])
@@ -171,7 +179,7 @@ def manifest(params: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
         raise PipelineError(f"params.yaml: ingest.source is auto but the {params['dataset']} profile has no source "
                             "of its own; set ingest.source to a file, folder, glob or URL")
     # auto: the profile's named source (nltk / sklearn: the data NLTK or scikit-learn provides)
-    matched = resolve(next(iter(profile.named)) if source == AUTO else source, profile)
+    matched = resolve_key("ingest.source", next(iter(profile.named)) if source == AUTO else source, profile)
     limits = download_limits(params)
     listing = {"dataset": params["dataset"], "source": source, "files": _entries(matched, cache, limits)}
     test_source = params.get("test_source")
@@ -191,7 +199,7 @@ def test_files(params: dict[str, Any], profile: profiles.Profile, matched: list[
     if profile.own_split:
         raise PipelineError(f"params.yaml: ingest.test_source: the {params['dataset']} profile's data has its own "
                             f"train/test split ({profile.own_split}); leave ingest.test_source null")
-    tested = resolve(str(params["test_source"]), profile)
+    tested = resolve_key("ingest.test_source", str(params["test_source"]), profile)
     train = {item if is_url(item) else str(Path(item).resolve()) for item in matched}
     shared = [item for item in tested if (item if is_url(item) else str(Path(item).resolve())) in train]
     if shared:
