@@ -139,6 +139,24 @@ def test_the_batcher_scores_what_queued_during_a_call_in_one_call():
     assert batcher([5]).tolist() == [10]
 
 
+def test_a_model_folder_is_hashed_again_only_when_a_file_changed(tmp_path: Path):
+    from tasks.serving.slot import FolderSource
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    weights = folder / "model.keras"
+    weights.write_bytes(b"first")
+    source = FolderSource(folder)
+    first = source.latest()
+    stamp = weights.stat()
+    weights.write_bytes(b"other")  # same size, mtime put back: a poll does not read the bytes again
+    os.utime(weights, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert source.latest() == first
+    os.utime(weights, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))
+    assert source.latest() != first  # a touched file is hashed again: its new content is a new version
+    assert FolderSource(folder).latest() == source.latest()
+
+
 def test_model_describes_the_served_version(server):
     described = httpx.get(f"{server.url}/model", headers=AUTH).json()
     card = json.loads((Path(described["source"]) / "model.json").read_text())

@@ -37,14 +37,22 @@ class FolderSource:
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = Path(model_dir)
+        self._stamp: tuple | None = None  # the files' names, sizes and mtimes when last hashed
+        self._key = ""
 
     def latest(self) -> str:
-        digest = hashlib.md5()
-        for path in sorted(self.model_dir.rglob("*")):
-            if path.is_file():
+        """The hash of the folder's files; read again only when a file's name, size or mtime
+        changed (a poll of an unchanged folder reads no model bytes)."""
+        files = sorted(path for path in self.model_dir.rglob("*") if path.is_file())
+        stamp = tuple((path.relative_to(self.model_dir).as_posix(), status.st_size, status.st_mtime_ns)
+                      for path, status in ((path, path.stat()) for path in files))
+        if stamp != self._stamp:
+            digest = hashlib.md5()
+            for path in files:
                 digest.update(path.relative_to(self.model_dir).as_posix().encode() + b"\0")
                 digest.update(path.read_bytes())
-        return digest.hexdigest()[:12]
+            self._stamp, self._key = stamp, digest.hexdigest()[:12]
+        return self._key
 
     def materialize(self, key: str) -> tuple[Path, dict[str, Any]]:
         info: dict[str, Any] = {"name": str(self.model_dir), "version": f"md5-{key}", "stage": None,
