@@ -49,6 +49,19 @@ def test_a_useless_rnn_is_left_out_and_the_served_mix_is_never_worse_out_of_fold
     assert chosen["served"] == "rnn" and np.allclose(mix(chosen, baseline, rnn), baseline)
 
 
+def test_a_handful_of_validation_rows_that_favour_the_rnn_by_chance_serve_the_baseline():
+    """Five validation series (a small archive): the RNN's log-loss is a little lower on them, within
+    the noise of five rows, so the cross-validated baseline is served; clearly lower, the RNN is."""
+    labels = np.asarray([0, 1, 0, 1, 1])
+    baseline = np.asarray([0.3, 0.7, 0.3, 0.7, 0.7])
+    lucky = np.asarray([0.2, 0.8, 0.2, 0.8, 0.45])  # better on four rows, worse on one
+    assert mean_log_loss(labels, lucky) < mean_log_loss(labels, baseline)
+    chosen = choose_mix(labels, lucky, baseline)
+    assert chosen["served"] == "baseline" and "does not beat its own by more than one standard error" in chosen["why"]
+    sure = np.asarray([0.05, 0.95, 0.05, 0.95, 0.9])
+    assert choose_mix(labels, sure, baseline)["served"] == "rnn"
+
+
 def test_ensemble_auto_stacks_and_copies_the_baseline(tmp_path: Path):
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 300)

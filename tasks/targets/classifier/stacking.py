@@ -7,9 +7,11 @@ and K more coefficients overfit a small validation split (digits: 180 rows, 10 c
 validation split's). Unlike one weight on probabilities, it can trust a confident model more
 where the two disagree, and it learns each model's calibration.
 
-What is served is chosen by cross-validation on those predictions: the better part alone (lower
-log-loss), unless the stack's out-of-fold log-loss beats it by more than one standard error of
-their paired difference and its out-of-fold accuracy is no lower. So the served model is never
+What is served is chosen by cross-validation on those predictions: the better part alone (the
+baseline, whose choices were cross-validated on the whole train split, unless the RNN's
+validation log-loss beats it by more than one standard error of their paired difference),
+unless the stack's out-of-fold log-loss beats that part by more than one standard error and its
+out-of-fold accuracy is no lower. So the served model is never
 worse out of fold than its best part, and a part that is noise gets no say. A stack needs
 :data:`ROWS_PER_COEFFICIENT` validation rows per coefficient; fewer (a small archive's 5
 validation series), the better part alone.
@@ -101,13 +103,27 @@ def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float((predictions(probabilities, 0.5) == labels).mean())
 
 
+def standard_error(differences: np.ndarray) -> float:
+    """The standard error of the mean of paired differences (infinite for fewer than two)."""
+    return float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else float("inf")
+
+
+def better_part(rnn_losses: np.ndarray, baseline_losses: np.ndarray) -> str:
+    """``rnn`` when its validation log-loss beats the baseline's by more than one standard error
+    of their paired difference, else ``baseline``: the baseline's choices were cross-validated on
+    the whole train split and it has no training noise, so a handful of validation rows that
+    favour the RNN by chance do not serve it."""
+    difference = baseline_losses - rnn_losses
+    return "rnn" if difference.mean() > standard_error(difference) else "baseline"
+
+
 def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: int = 0) -> dict[str, Any]:
     """What to serve from the two models' predictions of rows neither was fitted on: the better
     part, or the stack when its out-of-fold log-loss is lower by more than one standard error and
     its out-of-fold accuracy no lower (module docstring). Returns the card's ``stack`` (a part
     alone is a stack with the other's coefficient 0), what was served, why, and the figures."""
     parts = {"rnn": log_losses(labels, rnn, FLOOR), "baseline": log_losses(labels, baseline, FLOOR)}
-    best = min(parts, key=lambda name: (parts[name].mean(), name != "baseline"))  # ties: the baseline (no training noise)
+    best = better_part(parts["rnn"], parts["baseline"])
     stack_oof, whole = out_of_fold_stack(labels, rnn, baseline, seed) or (None, None)
     coefficients = 2 + bias_count(rnn)
     too_few = stack_oof is None or len(labels) < ROWS_PER_COEFFICIENT * coefficients
@@ -115,7 +131,7 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
         stack_oof = rnn if best == "rnn" else baseline
     stack_losses = log_losses(labels, stack_oof, FLOOR)
     difference = parts[best] - stack_losses
-    standard_error = float(difference.std(ddof=1) / np.sqrt(len(labels))) if len(labels) > 1 else float("inf")
+    error = standard_error(difference)
     figures = {
         "rows": int(len(labels)),
         "log_loss": {"rnn": round(float(parts["rnn"].mean()), 4), "baseline": round(float(parts["baseline"].mean()), 4),
@@ -125,17 +141,22 @@ def choose_mix(labels: np.ndarray, rnn: np.ndarray, baseline: np.ndarray, seed: 
     }
     best_accuracy = accuracy(labels, rnn if best == "rnn" else baseline)
     gain = float(difference.mean())
-    if not too_few and gain > standard_error and accuracy(labels, stack_oof) >= best_accuracy:
+    if not too_few and gain > error and accuracy(labels, stack_oof) >= best_accuracy:
         stack, served = whole, "stack"
         why = (f"the stack's out-of-fold log-loss beats the better part ({best}) by {gain:.4f}, more than one "
-               f"standard error ({standard_error:.4f}), at no loss of accuracy")
+               f"standard error ({error:.4f}), at no loss of accuracy")
     else:
         stack = {"rnn": float(best == "rnn"), "baseline": float(best == "baseline"), "bias": [0.0] * bias_count(rnn)}
         served = best
-        why = (f"the {best} alone, the part with the lower validation log-loss: " + (
-            f"{len(labels)} validation rows are too few for a stack of {coefficients} coefficients "
-            f"(it takes {ROWS_PER_COEFFICIENT * coefficients})" if too_few else
-            "the stack's out-of-fold log-loss " + (f"is lower by {gain:.4f} but its out-of-fold accuracy is lower "
-                  f"({accuracy(labels, stack_oof):.4f} vs {best_accuracy:.4f})" if gain > standard_error else
-                  f"does not beat it by more than one standard error ({gain:.4f} vs {standard_error:.4f})")))
+        part_why = ("its validation log-loss beats the baseline's by more than one standard error" if best == "rnn" else
+                    "the RNN's validation log-loss does not beat its own by more than one standard error")
+        if too_few:
+            stack_why = (f"{len(labels)} validation rows are too few for a stack of {coefficients} coefficients "
+                         f"(it takes {ROWS_PER_COEFFICIENT * coefficients})")
+        elif gain > error:
+            stack_why = (f"the stack's out-of-fold log-loss is lower by {gain:.4f} but its out-of-fold accuracy is lower "
+                         f"({accuracy(labels, stack_oof):.4f} vs {best_accuracy:.4f})")
+        else:
+            stack_why = f"the stack's out-of-fold log-loss does not beat it by more than one standard error ({gain:.4f} vs {error:.4f})"
+        why = f"the {best} alone ({part_why}); {stack_why}"
     return {"stack": stack, "served": served, "why": why, "validation": figures}
