@@ -22,7 +22,9 @@ Settings, read from the environment by the flow and by the server:
 * ``RNNFLOW_REPORTS_DIR``: the site directory (default ``<checkout>/.dvc/tmp/reports-site``,
   DVC's never-versioned scratch space);
 * ``RNNFLOW_REPORTS_URL``: the base URL the artifacts link to (default ``http://127.0.0.1:4280``,
-  this server's default address; set it to wherever reviewers reach the site).
+  this server's default address; set it to wherever reviewers reach the site);
+* ``RNNFLOW_REPORTS_KEEP``: how many versions of each section the site keeps (default 50; the
+  least recently installed go first).
 """
 from __future__ import annotations
 
@@ -43,9 +45,11 @@ from pathlib import Path
 
 from flows import dvcstages
 from tasks.core import artifacts
+from tasks.core.common import TEMP_SUFFIX, remove_stale_temporaries
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4280
+DEFAULT_KEEP = 50
 SITE_SUBDIR = Path(".dvc/tmp/reports-site")
 PLOTS_TEMPLATE = Path(__file__).parent / "assets" / "dvc_plots_offline.html"  # vega, vega-lite, vega-embed inlined
 
@@ -61,20 +65,33 @@ def base_url() -> str:
     return (os.environ.get("RNNFLOW_REPORTS_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
 
 
-def _install(site: Path, folder: str, build: Callable[[Path], None]) -> None:
+def keep_versions() -> int:
+    """How many versions of each section the site keeps: ``$RNNFLOW_REPORTS_KEEP``, else 50."""
+    return max(int(os.environ.get("RNNFLOW_REPORTS_KEEP") or DEFAULT_KEEP), 1)
+
+
+def _install(site: Path, folder: str, build: Callable[[Path], None], keep: int | None = None) -> None:
     """Make ``site/folder`` with ``build(tmp)`` unless it exists: built beside it, then renamed into
-    place, so a reader never sees half a folder and a version is never written twice."""
+    place, so a reader never sees half a folder and a version is never written twice. What a
+    killed build left behind is removed first; past ``keep`` versions (:func:`keep_versions`) in
+    the folder's section, the least recently installed go (their old links then answer 404)."""
     target = site / folder
+    remove_stale_temporaries(target)
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=f".{os.getpid()}{TEMP_SUFFIX}", dir=target.parent))
     try:
         build(staging)
         with contextlib.suppress(OSError):  # another run installed the same version meanwhile: keep it
             staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    versions = sorted((path for path in target.parent.iterdir() if path.is_dir() and not path.name.startswith(".")),
+                      key=lambda path: (path.stat().st_mtime_ns, path.name))
+    for old in versions[: max(len(versions) - (keep or keep_versions()), 0)]:
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def validation_pages(docs: Path) -> dict[str, str]:

@@ -20,6 +20,7 @@ from conftest import ROOT, run
 from test_flow_ui import CHROMIUM, chromium
 
 from flows import dvcstages, pipeline, reports, reportsite
+from tasks.core.common import TEMP_SUFFIX
 
 # --------------------------------------------------------------------------- run names
 
@@ -85,6 +86,20 @@ def test_links_only_to_a_site_that_answers(site):
     silent = reports.site_link("Data Docs", docs, False)
     assert "](" not in silent and f"`{docs}`" in silent and "python -m flows.reportsite" in silent
     assert "not published" in reports.site_link("Data Docs", None, False)
+
+
+def test_site_removes_what_a_killed_build_left_and_keeps_the_newest_versions(tmp_path):
+    site = tmp_path / "site"
+    killed = site / "evaluation" / f".v0.abc.{2 ** 22 + 7}{TEMP_SUFFIX}"  # a build whose process is gone
+    killed.mkdir(parents=True)
+    for number in range(4):
+        reportsite._install(site, f"evaluation/v{number}", lambda staging: (staging / "index.html").write_text("report"),
+                            keep=3)
+        time.sleep(0.01)  # distinct install times
+    assert not killed.exists()
+    assert sorted(path.name for path in (site / "evaluation").iterdir()) == ["v1", "v2", "v3"]
+    reportsite._install(site, "evaluation/v1", lambda staging: None, keep=3)  # present: left as it is
+    assert (site / "evaluation" / "v1" / "index.html").read_text() == "report"
 
 
 def test_figures_are_inlined_small(tmp_path):
