@@ -241,6 +241,16 @@ def test_long_series_reach_the_rnn_as_window_means_and_small_sets_get_small_mode
     assert series_capacity(params, 1437) == params and series_capacity({**params, "capacity": "fixed"}, 36)["units"] == 128
 
 
+def test_a_large_archive_trains_fewer_epochs_within_the_compute_budget():
+    from tasks.networks.model import series_epochs
+
+    budget = {"epochs": 150, "max_series_steps": 12_000_000}
+    assert series_epochs(budget, 537, 96) == 150  # PLAID, downsampled: far within it
+    assert series_epochs(budget, 3601, 100) == 33  # 3,601 series of 100 steps read: 33 epochs fit
+    assert series_epochs(budget, 1_000_000, 100) == 1  # at least one
+    assert series_epochs({"epochs": 150, "max_series_steps": None}, 1_000_000, 100) == 150
+
+
 # --------------------------------------------------------------------------- end to end
 
 TINY_SERIES = {

@@ -718,10 +718,11 @@ TRAIN = Staged(
             "freeze_epochs": Key(Int(ge=0)),
             "finetune_learning_rate": Key(POSITIVE),
         }, checks=(needs_when("init", "pretrained", ("freeze_epochs", "finetune_learning_rate")),)),
-        "series_classification": Section({  # tasks/networks/model.py series_capacity, downsample_stride
+        "series_classification": Section({  # tasks/networks/model.py series_capacity, downsample_stride, series_epochs
             **CLASSIFIER,
             "capacity": Key(Choice(("auto", "fixed")), default="auto"),
             "downsample_to": Key(Either((Int(ge=2), NULL), "an integer of 2 or more, or null"), default=100),
+            "max_series_steps": Key(Either((Int(ge=1), NULL), "a positive integer, or null"), default=None),
         }),
         "language_model": Section(dict(LANGUAGE_MODEL)),
     },

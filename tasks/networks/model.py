@@ -186,6 +186,16 @@ def series_capacity(params: dict[str, Any], n_train: int) -> dict[str, Any]:
     return {**params, "units": min(params["units"], 64)}
 
 
+def series_epochs(params: dict[str, Any], n_train: int, rnn_steps: int) -> int:
+    """The most epochs the series RNN may train: ``epochs``, or fewer when ``max_series_steps``
+    (a compute budget: epochs x training series x the steps the RNN reads, after downsampling)
+    would be exceeded, so a large archive's run stays within minutes; at least 1."""
+    budget = params.get("max_series_steps")
+    if not budget:
+        return params["epochs"]
+    return max(1, min(params["epochs"], budget // max(n_train * rnn_steps, 1)))
+
+
 def build_series_classifier(params: dict[str, Any], scaler: dict[str, list[float]], n_classes: int,
                             stride: int = 1) -> keras.Model:
     """Scaling (the train split's statistics, fixed) -> NaN-padding mask -> (``stride`` > 1: the
