@@ -12,7 +12,9 @@ baseline, whose choices were cross-validated on the whole train split, unless th
 validation log-loss beats it by more than one standard error of their paired difference),
 unless the stack's out-of-fold log-loss beats that part by more than one standard error and its
 out-of-fold accuracy is no lower. So the served model is never
-worse out of fold than its best part, and a part that is noise gets no say. A stack needs
+worse out of fold than its best part by more than one standard error (and then only the
+cross-validated baseline is served over an RNN that is not clearly better), and a part that is
+noise gets no say. A stack needs
 :data:`ROWS_PER_COEFFICIENT` validation rows per coefficient; fewer (a small archive's 5
 validation series), the better part alone.
 
