@@ -21,6 +21,7 @@ NORMALISATIONS = ("none", "series", "auto")
 # normalise: auto judges on at most this many train series, each resampled to at most this many steps.
 CHOICE_ROWS = 2000
 CHOICE_STEPS = 256
+CHOICE_VALUES = 16384  # ... and at most this many values (steps x features) per series: bounded memory
 
 
 def pack(series: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
@@ -120,8 +121,10 @@ def z_normalise(series: np.ndarray) -> np.ndarray:
 
 def nearest_neighbour_hits(items: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
     """Whether each series' nearest other series (Euclidean, every series resampled to the
-    longest one's length, at most :data:`CHOICE_STEPS`) has its class: leave-one-out 1-NN."""
-    steps = min(max(len(item) for item in items), CHOICE_STEPS)
+    longest one's length, at most :data:`CHOICE_STEPS` and :data:`CHOICE_VALUES` values a series)
+    has its class: leave-one-out 1-NN."""
+    features = items[0].shape[1]
+    steps = max(min(max(len(item) for item in items), CHOICE_STEPS, CHOICE_VALUES // features), 1)
     flat = np.stack([resample(item.astype(np.float64), steps).ravel() for item in items])
     norms = (flat**2).sum(axis=1)
     distances = norms[:, None] + norms[None, :] - 2 * flat @ flat.T
