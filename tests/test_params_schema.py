@@ -84,6 +84,9 @@ MISTAKES = [
      "clean.test_fraction: clean.validation_fraction + clean.test_fraction must be below 1 (the rest is the train split), "
      "not 0.1 + 0.9"),
     ("clean.series_classification.missing", "guess", "clean.series_classification.missing: must be one of interpolate | fill | drop"),
+    ("clean.series_classification.normalise", 3, "clean.series_classification.normalise: must be one of none | series | auto, not 3"),
+    ("train.series_classification.max_series_steps", -5,
+     "train.series_classification.max_series_steps: must be a positive integer, or null, not -5"),
     ("clean.language_model.end_of", "line", "clean.language_model.end_of: must be one of sentence | document, not 'line'"),
     ("tokenize.text_classification.vocab_size", 1,
      "tokenize.text_classification.vocab_size: must be an integer >= 3 or null (ids 0 and 1 are padding and the OOV token"),
