@@ -111,6 +111,13 @@ def test_broken_csv_gets_a_clear_error(tmp_path: Path, content: bytes, message: 
     assert str(source) in str(error.value)
 
 
+def test_a_series_archive_given_as_a_table_says_what_it_is(tmp_path: Path):
+    source = tmp_path / "Vowels_TEST.ts"
+    source.write_text("@problemName Vowels\n@data\n1,2,3:a\n")
+    with pytest.raises(PipelineError, match=r"Vowels_TEST.ts: a .ts file is a numeric series archive, not a table"):
+        read_one_table(source)
+
+
 def test_missing_path_truncated_parquet_and_bad_gzip(tmp_path: Path, tiny_frame):
     with pytest.raises(PipelineError, match="no such file"):
         read_source(str(tmp_path / "absent.csv"))

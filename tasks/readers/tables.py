@@ -80,6 +80,9 @@ def read_table(data: bytes, name: str, source: str) -> pd.DataFrame:
         except (OSError, EOFError) as error:
             raise PipelineError(f"{source}: not a valid gzip file ({error})") from error
         lower = lower[:-3]
+    if lower.endswith(".ts"):  # read as CSV it would fail on its @ header with a parser's message
+        raise PipelineError(f"{source}: a .ts file is a numeric series archive, not a table; a series model reads it "
+                            "(ingest.dataset=ts, then tasks.predict with that model)")
     try:
         if lower.endswith(".parquet"):
             frame = pd.read_parquet(io.BytesIO(data))
