@@ -117,6 +117,14 @@ def test_ngram_baseline_learns_and_round_trips_without_pickle(tmp_path: Path, we
         assert all(stored[name].dtype != object for name in stored.files)
     assert np.allclose(TfidfLogistic.load(tmp_path / "m.npz").probabilities(texts[500:]), model.probabilities(texts[500:]))
 
+    # Refitted on train and validation: the same C and weighting, n-grams only the validation texts have learnt.
+    texts[450] += " zorblatt"
+    refitted = model.refit(texts[:500], labels[:500])
+    assert (refitted.c, refitted.ratio is None) == (model.c, weighting == "tfidf")
+    assert "zorblatt" in refitted.vectorizer.vocabulary_ and "zorblatt" not in model.vectorizer.vocabulary_
+    assert accuracy(labels[500:], refitted.probabilities(texts[500:])) > 0.85
+    assert not np.allclose(refitted.probabilities(texts[500:]), model.probabilities(texts[500:]))
+
 
 # --------------------------------------------------------------------------- the pipeline
 

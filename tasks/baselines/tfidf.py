@@ -56,11 +56,8 @@ class TfidfLogistic:
             raise PipelineError(f"params.yaml: baseline.text_classification.weighting must be one of {list(WEIGHTINGS)}")
         if weighting == "nb" and len(np.unique(labels)) != 2:
             raise PipelineError("params.yaml: baseline.text_classification.weighting nb is for two classes; use tfidf")
-        vectorizer = _vectorizer(weighting, tuple(ngram_range), min_df, max_features)
-        presence = vectorizer.fit_transform(texts)
-        ratio = log_count_ratio(presence, labels) if weighting == "nb" else None
-        unfitted = cls(vectorizer, np.zeros((1, 1)), np.zeros(1), 0.0, ratio)
-        features = unfitted.weighted(presence)
+        unfitted, features = cls._features(texts, labels, weighting, tuple(ngram_range), min_df, max_features)
+        vectorizer, ratio = unfitted.vectorizer, unfitted.ratio
         validation_features = unfitted.weighted(vectorizer.transform(validation_texts))
         best = None
         for c in sorted(cs):
@@ -70,6 +67,29 @@ class TfidfLogistic:
             if best is None or score > best[0]:
                 best = (score, candidate)
         return best[1]
+
+    def refit(self, texts: Sequence[str], labels: np.ndarray) -> "TfidfLogistic":
+        """The same choices (n-grams, weighting, C) fitted again on ``texts`` (its own n-gram
+        vocabulary and weights): the baseline stage refits on train and validation once C is chosen."""
+        from sklearn.linear_model import LogisticRegression
+
+        refitted, features = self._features(texts, labels, "nb" if self.ratio is not None else "tfidf",
+                                            tuple(self.vectorizer.ngram_range), self.vectorizer.min_df,
+                                            self.vectorizer.max_features)
+        model = LogisticRegression(C=self.c, max_iter=2000).fit(features, labels)
+        refitted.coef, refitted.intercept, refitted.c = model.coef_, model.intercept_, self.c
+        return refitted
+
+    @classmethod
+    def _features(cls, texts: Sequence[str], labels: np.ndarray, weighting: str, ngram_range: tuple[int, int],
+                  min_df: int, max_features: int | None):
+        """A model with its n-gram vocabulary (and NB ratios) fitted on ``texts`` but no
+        coefficients yet, and the weighted features of ``texts``."""
+        vectorizer = _vectorizer(weighting, ngram_range, min_df, max_features)
+        presence = vectorizer.fit_transform(texts)
+        ratio = log_count_ratio(presence, labels) if weighting == "nb" else None
+        unfitted = cls(vectorizer, np.zeros((1, 1)), np.zeros(1), 0.0, ratio)
+        return unfitted, unfitted.weighted(presence)
 
     def weighted(self, features):
         """NB weighting: presence x log-count ratio, rows L2-normalised (TF-IDF rows already are)."""

@@ -14,7 +14,9 @@ def baseline(tokenized_dir: Path, clean_dir: Path, params: dict[str, Any], out_d
     """TF-IDF of word n-grams (of the same cleaned text) with logistic regression (:mod:`tasks.baselines.tfidf`).
 
     C is chosen on the validation split (log-loss), a two-class threshold too (macro-F1). Saves the
-    model and its validation probabilities (an ensemble with the RNN is weighted on them).
+    model refitted on train and validation with that C (what is served and tested), and the
+    validation probabilities of the model fitted on train alone (an ensemble with the RNN is
+    fitted on them: predictions of rows the model did not learn from).
     """
     from tasks.baselines.tfidf import TfidfLogistic
 

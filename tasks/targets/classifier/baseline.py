@@ -63,4 +63,5 @@ def fit_baseline(clean_dir: Path, classes: list[str], inputs: Callable[[pd.DataF
                             np.concatenate([labels["train"], labels["validation"]]))
     model.save(path)
     probabilities["test"] = model.probabilities(items["test"])
-    return {**baseline_report(model.description, labels, probabilities, classes, path.parent), **getattr(model, "report", {})}
+    return {**baseline_report(model.description, labels, probabilities, classes, path.parent),
+            "fitted_on": "train and validation" if hasattr(model, "refit") else "train", **getattr(model, "report", {})}
