@@ -18,7 +18,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# The project's modules precompiled first: where PYTHONDONTWRITEBYTECODE is set, every stage's
+# process (the always-run source stage of a no-change `dvc repro` too) would compile them again.
 run: install
+	$(BIN)/python -m compileall -q tasks flows
 	$(BIN)/dvc repro
 
 test: install

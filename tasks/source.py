@@ -15,7 +15,8 @@ kind-split sections: the shared keys and this kind's subsection). Each stage dep
 manifest instead of on folders of code, so it reruns exactly when code or params it uses changed.
 
 Standard library and PyYAML only (a no-change ``dvc repro`` pays this stage's start-up every time).
-Known md5s are reused while a file's size and mtime stay the same
+Each code file's import statements are reused while its md5 stays the same
+(``.dvc/tmp/rnnflow-code-imports.json``); known md5s while a file's size and mtime stay the same
 (``.dvc/tmp/rnnflow-source-hashes.json``, DVC's own scratch folder).
 """
 from __future__ import annotations
@@ -33,6 +34,16 @@ from tasks.readers import profiles
 from tasks.readers.sources import download_limits, manifest, pretrain_manifest
 
 HASH_CACHE = Path(".dvc/tmp/rnnflow-source-hashes.json")
+IMPORTS_CACHE = Path(".dvc/tmp/rnnflow-code-imports.json")  # each code file's imports by its md5
+
+
+def _scratch(path: Path) -> dict[str, Any]:
+    """A cache this stage kept in DVC's scratch folder, or nothing (missing or unreadable)."""
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
 
 
 def stage_manifests(ingest: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -51,10 +62,8 @@ def stage_manifests(ingest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def main() -> None:
     """Run the source stage with ``params.yaml`` ``ingest`` (and each stage's section for its manifest)."""
-    try:
-        cache = json.loads(HASH_CACHE.read_text())
-    except (OSError, ValueError):
-        cache = {}
+    cache, imports = _scratch(HASH_CACHE), _scratch(IMPORTS_CACHE)
+    stagecode.reuse_imports(imports)
     ingest = load_params("ingest")
     result = manifest(ingest, cache)
     corpus = pretrain_manifest(load_params("pretrain").get("source"), cache, download_limits(ingest))
@@ -64,6 +73,7 @@ def main() -> None:
         write_json(STAGE_CODE_DIR / f"{stage}.json", listing)
     if HASH_CACHE.parent.is_dir():
         write_json(HASH_CACHE, cache)
+        write_json(IMPORTS_CACHE, stagecode.known_imports())
     tested = f" and {len(result['test_files'])} test file(s) for {result['test_source']}" if "test_files" in result else ""
     print(f"source: {len(result['files'])} file(s) for {result['source']}{tested} -> {SOURCE_MANIFEST}; "
           f"{len(corpus['files'])} pretraining source(s) -> {PRETRAIN_MANIFEST}")

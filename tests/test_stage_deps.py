@@ -192,3 +192,24 @@ def test_no_import_circles():
 
     for module in graph:
         visit(module, [])
+
+
+def test_an_earlier_runs_import_statements_serve_only_while_a_files_text_is_the_same(tmp_path, monkeypatch):
+    """The source stage keeps each file's import statements by its md5 (``.dvc/tmp``) instead of
+    parsing every file on every run: reused for the same text, parsed again after an edit, and a
+    damaged entry ignored."""
+    for name, text in {"__init__": "", "a": "from tasks import b\n", "b": "", "c": ""}.items():
+        (tmp_path / "tasks").mkdir(exist_ok=True)
+        (tmp_path / f"tasks/{name}.py").write_text(text)
+    monkeypatch.setattr(stagecode, "_IMPORTS", {})
+    monkeypatch.setattr(stagecode, "_EARLIER", {})
+    assert stagecode.closure(["tasks.a"], tmp_path) == ["tasks/__init__.py", "tasks/a.py", "tasks/b.py"]
+    keys = {key.split()[0]: key for key in stagecode.known_imports()}
+    assert set(keys) == {"tasks/__init__.py", "tasks/a.py", "tasks/b.py"}
+
+    monkeypatch.setattr(stagecode, "_IMPORTS", {})  # a new run, given what an earlier one stored
+    stagecode.reuse_imports({keys["tasks/a.py"]: [["tasks.c", []]], keys["tasks/b.py"]: "damaged"})
+    assert stagecode.closure(["tasks.a"], tmp_path) == ["tasks/__init__.py", "tasks/a.py", "tasks/c.py"]
+    assert stagecode.closure(["tasks.b"], tmp_path) == ["tasks/__init__.py", "tasks/b.py"]
+    (tmp_path / "tasks/a.py").write_text("from tasks import b\nimport tasks.c\n")  # new text: parsed again
+    assert stagecode.closure(["tasks.a"], tmp_path) == ["tasks/__init__.py", "tasks/a.py", "tasks/b.py", "tasks/c.py"]

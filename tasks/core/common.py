@@ -45,6 +45,9 @@ def load_params(section: str | None = None, path: Path = PARAMS_FILE) -> dict[st
     return params[section]
 
 
+# libyaml's safe loader where PyYAML has it: the same documents, about 8x faster on params.yaml
+# (every stage parses it, the always-run source stage included).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CHECKED_PARAMS: dict[tuple[str, str], Any] = {}  # (file, its text) -> the parsed, checked params
 
 
@@ -58,7 +61,7 @@ def _checked_params(path: Path) -> dict[str, Any]:
     key = (str(path.resolve()), text)
     if key not in _CHECKED_PARAMS:
         try:
-            params = yaml.safe_load(text) or {}
+            params = yaml.load(text, Loader=SAFE_LOADER) or {}
         except yaml.YAMLError as error:
             raise PipelineError(f"{path.name}: not valid YAML: {' '.join(str(error).split())}") from None
         schema.check(params, PipelineError)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -35,15 +34,36 @@ def _packages(name: str) -> list[str]:
     return [".".join(parts[:index]) for index in range(1, len(parts))]
 
 
-@lru_cache(maxsize=None)
-def _imported(path: str, name: str, root: str) -> tuple[str, ...]:
-    """The project modules the file of module ``name`` imports (at any depth of its code)."""
-    tree = ast.parse(Path(root, path).read_text(), filename=path)
+# A file's import statements by its path and md5 (they change only with its text): this process's
+# (kept by the source stage in DVC's scratch folder, :func:`reuse_imports`), and an earlier run's.
+_IMPORTS: dict[str, list[list]] = {}
+_EARLIER: dict[str, list[list]] = {}
+
+
+def known_imports() -> dict[str, list[list]]:
+    """Every file's import statements this process read: what the next run can reuse."""
+    return dict(_IMPORTS)
+
+
+def reuse_imports(earlier: dict[str, list[list]]) -> None:
+    """Import statements an earlier run read (:func:`known_imports`), used while a file's md5 is the
+    same; entries of any other shape (a damaged file) are ignored."""
+    def well_formed(statements: Any) -> bool:
+        return isinstance(statements, list) and all(
+            isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], list)
+            and all(isinstance(alias, str) for alias in entry[1]) for entry in statements)
+
+    _EARLIER.update({key: value for key, value in earlier.items() if well_formed(value)})
+
+
+def _statements(source: bytes, path: str, name: str) -> list[list]:
+    """Each project import in ``source`` as [module, [names it takes]] (at any depth of its code)."""
+    tree = ast.parse(source, filename=path)
     is_package = path.endswith("__init__.py")
-    found: set[str] = set()
+    found: list[list] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE)
+            found.extend([alias.name, []] for alias in node.names if alias.name.split(".")[0] == PACKAGE)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolved against this module's package
                 base = name.split(".") if is_package else name.split(".")[:-1]
@@ -51,12 +71,22 @@ def _imported(path: str, name: str, root: str) -> tuple[str, ...]:
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
-            if module.split(".")[0] != PACKAGE:
-                continue
-            found.add(module)
-            for alias in node.names:  # `from tasks import clean`: a submodule, when one exists
-                if module_file(f"{module}.{alias.name}", Path(root)):
-                    found.add(f"{module}.{alias.name}")
+            if module.split(".")[0] == PACKAGE:
+                found.append([module, [alias.name for alias in node.names]])
+    return found
+
+
+def _imported(path: str, name: str, root: str) -> tuple[str, ...]:
+    """The project modules the file of module ``name`` imports (at any depth of its code)."""
+    source = Path(root, path).read_bytes()
+    key = f"{path} {hashlib.md5(source).hexdigest()}"
+    if key not in _IMPORTS:
+        _IMPORTS[key] = _EARLIER[key] if key in _EARLIER else _statements(source, path, name)
+    found: set[str] = set()
+    for module, names in _IMPORTS[key]:
+        found.add(module)
+        # `from tasks import clean`: a submodule when one exists (looked up now: files come and go)
+        found.update(f"{module}.{alias}" for alias in names if module_file(f"{module}.{alias}", Path(root)))
     return tuple(sorted(found))
 
 
