@@ -41,6 +41,7 @@ class TfidfLogistic:
 
     def __init__(self, vectorizer, coef: np.ndarray, intercept: np.ndarray, c: float, ratio: np.ndarray | None = None) -> None:
         self.vectorizer, self.coef, self.intercept, self.c, self.ratio = vectorizer, coef, intercept, c, ratio
+        self._weighted = None  # fit's texts (train, then validation) and their weighted features: what refit reuses
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: np.ndarray, validation_texts: Sequence[str], validation_labels: np.ndarray,
@@ -56,8 +57,11 @@ class TfidfLogistic:
             raise PipelineError(f"params.yaml: baseline.text_classification.weighting must be one of {list(WEIGHTINGS)}")
         if weighting == "nb" and len(np.unique(labels)) != 2:
             raise PipelineError("params.yaml: baseline.text_classification.weighting nb is for two classes; use tfidf")
-        unfitted, features = cls._features(texts, labels, weighting, tuple(ngram_range), min_df, max_features)
-        vectorizer, ratio = unfitted.vectorizer, unfitted.ratio
+        vectorizer = _vectorizer(weighting, tuple(ngram_range), min_df, max_features)
+        presence = vectorizer.fit_transform(texts)
+        ratio = log_count_ratio(presence, labels) if weighting == "nb" else None
+        unfitted = cls(vectorizer, np.zeros((1, 1)), np.zeros(1), 0.0, ratio)
+        features = unfitted.weighted(presence)
         validation_features = unfitted.weighted(vectorizer.transform(validation_texts))
         best = None
         for c in sorted(cs):
@@ -66,30 +70,22 @@ class TfidfLogistic:
             score = choose(validation_labels, candidate.probabilities_of_features(validation_features))
             if best is None or score > best[0]:
                 best = (score, candidate)
-        return best[1]
+        chosen = best[1]
+        chosen._weighted = (list(texts) + list(validation_texts), (features, validation_features))
+        return chosen
 
     def refit(self, texts: Sequence[str], labels: np.ndarray) -> "TfidfLogistic":
-        """The same choices (n-grams, weighting, C) fitted again on ``texts`` (its own n-gram
-        vocabulary and weights): the baseline stage refits on train and validation once C is chosen."""
+        """The logistic regression fitted again on ``texts`` with the chosen C, over this model's
+        n-gram vocabulary and weights (idf or NB ratios, from the texts it was fitted on): the
+        baseline stage refits on train and validation once C is chosen. Texts :meth:`fit` read
+        (train, then validation) are not read again."""
+        from scipy.sparse import vstack
         from sklearn.linear_model import LogisticRegression
 
-        refitted, features = self._features(texts, labels, "nb" if self.ratio is not None else "tfidf",
-                                            tuple(self.vectorizer.ngram_range), self.vectorizer.min_df,
-                                            self.vectorizer.max_features)
+        seen, parts = self._weighted or (None, None)
+        features = vstack(parts).tocsr() if list(texts) == seen else self.weighted(self.vectorizer.transform(texts))
         model = LogisticRegression(C=self.c, max_iter=2000).fit(features, labels)
-        refitted.coef, refitted.intercept, refitted.c = model.coef_, model.intercept_, self.c
-        return refitted
-
-    @classmethod
-    def _features(cls, texts: Sequence[str], labels: np.ndarray, weighting: str, ngram_range: tuple[int, int],
-                  min_df: int, max_features: int | None):
-        """A model with its n-gram vocabulary (and NB ratios) fitted on ``texts`` but no
-        coefficients yet, and the weighted features of ``texts``."""
-        vectorizer = _vectorizer(weighting, ngram_range, min_df, max_features)
-        presence = vectorizer.fit_transform(texts)
-        ratio = log_count_ratio(presence, labels) if weighting == "nb" else None
-        unfitted = cls(vectorizer, np.zeros((1, 1)), np.zeros(1), 0.0, ratio)
-        return unfitted, unfitted.weighted(presence)
+        return type(self)(self.vectorizer, model.coef_, model.intercept_, self.c, self.ratio)
 
     def weighted(self, features):
         """NB weighting: presence x log-count ratio, rows L2-normalised (TF-IDF rows already are)."""
