@@ -13,7 +13,7 @@ from conftest import SHARED, commit_all, make_project, run, up_to_date
 from tasks.targets import classification
 from tasks.targets.classifier.baseline import macro_f1_scorer
 from tasks.inputs import series
-from tasks.core.common import PipelineError
+from tasks.core.common import PipelineError, load_params
 from tasks.ingest import ingest
 from tasks import kinds
 
@@ -206,20 +206,28 @@ def test_padding_never_changes_a_prediction():
     from tasks.networks.model import build_series_classifier
 
     scaler = {"mean": [0.5, -1.0], "variance": [2.0, 0.5]}
-    for pooling, stride in (("last", 1), ("max", 1), ("mean", 1), ("max", 3), ("last", 4)):
+    cases = (("last", 1, False), ("max", 1, False), ("mean", 1, False), ("max", 3, False), ("last", 4, False),
+             ("max", 1, True), ("last", 3, True))  # True: LSTM-FCN's convolutional branch beside the RNN
+    for pooling, stride, conv in cases:
         model = build_series_classifier({"model": "gru", "bidirectional": True, "layers": 2, "units": 6, "dropout": 0.0,
-                                         "pooling": pooling}, scaler, 3, stride)
+                                         "pooling": pooling}, scaler, 3, stride, conv)
         rng = np.random.default_rng(0)
+        if conv:  # batch statistics that are not the initial ones, learned with padded series in the batch
+            batch = rng.normal(size=(8, 12, 2)).astype(np.float32)
+            batch[:4, 7:] = np.nan
+            model.compile("adam", "sparse_categorical_crossentropy")
+            model.fit(batch, rng.integers(0, 3, 8), epochs=2, verbose=0)
+            assert model.get_layer("conv").norms[0].moving_mean.numpy().any()
         short = rng.normal(size=(1, 5, 2)).astype(np.float32)
         for extra in (1, 4, 6):  # batches padded to lengths that are and are not multiples of the stride
             padded = np.concatenate([short, np.full((1, extra, 2), np.nan, np.float32)], axis=1)
-            assert np.allclose(model(short), model(padded), atol=1e-6), (pooling, stride, extra)
+            assert np.allclose(model(short), model(padded), atol=1e-6), (pooling, stride, conv, extra)
 
 
-def test_long_series_reach_the_rnn_as_window_means_and_small_sets_get_small_models():
+def test_long_series_reach_the_rnn_as_window_means_beside_a_conv_branch_and_small_sets_get_small_models():
     import keras
 
-    from tasks.networks.model import MaskedDownsample, SeriesMask, downsample_stride, series_capacity
+    from tasks.networks.model import MaskedDownsample, SeriesMask, downsample_stride, series_capacity, uses_conv_branch
 
     assert [downsample_stride(steps, 100) for steps in (29, 100, 101, 251, 1344)] == [1, 1, 2, 3, 14]
     assert downsample_stride(5000, None) == 1
@@ -235,10 +243,43 @@ def test_long_series_reach_the_rnn_as_window_means_and_small_sets_get_small_mode
     # the shorter series: 83 full windows, then the mean of its last 4 steps, then padding
     windows = [long[0, start : min(start + 12, 1000), 0].mean() for start in range(0, 1000, 12)]
     np.testing.assert_allclose(read[1, :84, 0], windows, rtol=1e-5, atol=1e-6)
+    # the convolutional branch: series of 64 steps or more (before downsampling), unless forced
+    assert [uses_conv_branch({"conv_branch": "auto"}, steps) for steps in (8, 29, 63, 64, 1344)] == [False] * 3 + [True] * 2
+    assert uses_conv_branch({"conv_branch": True}, 8) and not uses_conv_branch({"conv_branch": False}, 1344)
     params = {"layers": 2, "units": 128, "capacity": "auto"}
     assert series_capacity(params, 36) == {**params, "layers": 1, "units": 32}
     assert series_capacity(params, 270) == {**params, "units": 64}
     assert series_capacity(params, 1437) == params and series_capacity({**params, "capacity": "fixed"}, 36)["units"] == 128
+
+
+def test_the_conv_branch_also_reads_each_series_standardised_over_its_own_steps():
+    import keras
+
+    from tasks.networks.model import SeriesMask, WithOwnScale
+
+    inputs = keras.Input((None, 2))
+    reader = keras.Model(inputs, WithOwnScale()(SeriesMask()(inputs)))
+    rng = np.random.default_rng(3)
+    series_ = np.stack([rng.normal(size=7), np.full(7, 5.0)], axis=-1).astype(np.float32)  # the second is constant
+    padded = np.concatenate([series_, np.full((3, 2), np.nan, np.float32)])[None]
+    quiet, loud = reader(padded).numpy(), reader(padded * 1000 + 7).numpy()
+    assert quiet.shape == (1, 10, 4)
+    np.testing.assert_allclose(quiet[0, :7, :2], series_)  # as given
+    expected = (series_[:, 0] - series_[:, 0].mean()) / series_[:, 0].std()
+    np.testing.assert_allclose(quiet[0, :7, 2], expected, rtol=1e-5, atol=1e-5)
+    assert not quiet[0, :7, 3].any() and not quiet[0, 7:].any()  # a constant feature, and padding: 0
+    np.testing.assert_allclose(loud[0, :, 2:], quiet[0, :, 2:], rtol=1e-4, atol=1e-4)  # level and amplitude gone
+
+
+def test_early_stopping_watches_the_loss_where_a_few_validation_series_saturate_auc():
+    from tasks.networks.fit import early_stopping_monitor
+
+    assert early_stopping_monitor("auto", binary=True) == ("val_auc", "max")
+    assert early_stopping_monitor("auto", binary=False) == ("val_loss", "min")
+    assert early_stopping_monitor("loss", binary=True) == ("val_loss", "min")
+    with pytest.raises(PipelineError, match="train.series_classification.early_stopping_monitor auc needs two classes"):
+        early_stopping_monitor("auc", binary=False, where="train.series_classification")
+    assert load_params("train")["series_classification"]["early_stopping_monitor"] == "loss"  # the project's default
 
 
 def test_a_large_archive_trains_fewer_epochs_within_the_compute_budget():

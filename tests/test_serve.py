@@ -226,12 +226,12 @@ def series_trained(tmp_path_factory) -> Path:
     from test_series import SHAPES, TINY_SERIES, shape_series, ts_text, write_archive
 
     # The summary baseline averaged with the RNN: the decision the SavedModel export re-expresses;
-    # per-series z-normalisation, which the export repeats too.
+    # per-series z-normalisation, which the export repeats too; LSTM-FCN's convolutional branch.
     root = make_project(tmp_path_factory.mktemp("series-serve") / "project", overrides={
         **TINY_SERIES, "baseline": {"series_classification": {"models": ["summary_logistic"]}},
         "clean": {"series_classification": {"normalise": "series"}},
         "train": {"series_classification": {**TINY_SERIES["train"]["series_classification"], "epochs": 4,
-                                            "ensemble_weight": 0.5}}})
+                                            "ensemble_weight": 0.5, "conv_branch": True}}})
     write_archive(root / "data/raw/shapes", train=90, test=30)
     commit_all(root, "tiny series")
     run(["dvc", "repro"], root)

@@ -27,6 +27,18 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> dict[int, fl
     return {label: float(len(labels) / (n_classes * count)) for label, count in enumerate(counts) if count}
 
 
+def early_stopping_monitor(setting: str, binary: bool, where: str = "train") -> tuple[str, str]:
+    """The validation metric early stopping watches and its direction. ``auto``: AUC for two
+    classes (a threshold-free ranking; a large validation split), the loss for more. ``loss``
+    suits a handful of validation rows, whose AUC reaches 1.0 within an epoch or two and then
+    cannot tell later, better epochs from that one."""
+    if setting == "auc" and not binary:
+        raise PipelineError(f"params.yaml: {where}.early_stopping_monitor auc needs two classes; use loss or auto")
+    if setting == "loss" or (setting == "auto" and not binary):
+        return "val_loss", "min"
+    return "val_auc", "max"
+
+
 @dataclass(frozen=True)
 class Phase:
     """A stretch of training: up to epoch ``until``, at ``learning_rate``, with ``frozen`` layers
@@ -67,8 +79,8 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
                    params: dict[str, Any], live_dir: Path, checkpoint_dir: Path, where: str,
                    phases: list[Phase] | None = None) -> dict[str, Any]:
     """Compile and fit a classifier phase by phase (resumable, early stopping, DVCLive); the
-    training summary. Early stopping watches validation AUC for two classes, validation loss
-    for more; each phase ends on its best weights.
+    training summary. Early stopping watches :func:`early_stopping_monitor`; each phase ends
+    on its best weights.
 
     ``train_data(epoch)`` is epoch ``epoch``'s dataset (its order drawn from the seed and the
     epoch; a dataset given instead is read in the same order every epoch). After each epoch a
@@ -87,7 +99,7 @@ def fit_classifier(model, train_data, validation_data, train_labels: np.ndarray,
     binary = is_binary(classes)
     phases = phases or [Phase(params["epochs"], params["learning_rate"])]
     epochs = phases[-1].until
-    monitor, mode = ("val_auc", "max") if binary else ("val_loss", "min")
+    monitor, mode = early_stopping_monitor(params.get("early_stopping_monitor", "auto"), binary, where)
     epoch_data = train_data if callable(train_data) else (lambda epoch: train_data)
     weights = class_weights(train_labels, len(classes), params.get("class_weight", "none"))
     compiled: list[int | None] = [None]  # the phase the model is compiled for

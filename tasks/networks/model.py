@@ -16,6 +16,9 @@ from tasks.core.common import PipelineError
 
 RNN_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 POOLINGS = ("last", "max", "mean")
+# LSTM-FCN's convolutional branch (Karim et al. 2018), as published; ``conv_branch: auto`` adds it
+# for series of CONV_MIN_STEPS steps or more.
+CONV_FILTERS, CONV_KERNELS, CONV_MIN_STEPS = (128, 256, 128), (8, 5, 3), 64
 
 
 @keras.saving.register_keras_serializable(package="rnnflow")
@@ -92,6 +95,89 @@ class MaskedDownsample(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="rnnflow")
+class WithOwnScale(layers.Layer):
+    """Each feature of a masked series twice: as given, and standardised over the series' own
+    unpadded steps (mean 0, standard deviation 1; a constant feature becomes 0). Series whose
+    levels or amplitudes differ by orders of magnitude (an appliance's current) keep their shape
+    visible to a convolution; the padded steps stay 0 and the statistics skip them, so padding
+    changes nothing."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        count = ops.maximum(ops.sum(present, axis=1, keepdims=True), ops.cast(1.0, inputs.dtype))
+        mean = ops.sum(inputs * present, axis=1, keepdims=True) / count
+        spread = ops.sqrt(ops.sum(ops.square((inputs - mean) * present), axis=1, keepdims=True) / count)
+        standardised = (inputs - mean) / ops.maximum(spread, ops.cast(1e-6, inputs.dtype)) * present
+        return ops.concatenate([inputs * present, standardised], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], None if input_shape[-1] is None else 2 * input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="rnnflow")
+class ConvBranch(layers.Layer):
+    """LSTM-FCN's fully convolutional branch (Karim et al. 2018) over the masked series: Conv1D
+    blocks (filters ``CONV_FILTERS``, kernels ``CONV_KERNELS``, each with batch normalisation and
+    ReLU), then the mean over the unpadded steps.
+
+    ``stride`` > 1 (a long series, which the recurrent layers read as window means): the first
+    block is a learned downsampling instead, a kernel of ``max(8, 2 x stride)`` steps moved
+    ``stride`` at a time over the full-rate series, so the waveform inside each window still
+    reaches the branch; the later blocks run at the reduced rate. Each block's output is zeroed
+    at padded steps (and its batch statistics skip them), so padding reads as the zeros beyond a
+    series' end: a prediction does not depend on how far its batch is padded."""
+
+    def __init__(self, filters: tuple[int, ...] = (), kernels: tuple[int, ...] = (), stride: int = 1,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters, self.kernels, self.stride = tuple(filters), tuple(kernels), int(stride)
+        self.first_kernel = self.kernels[0] if self.stride == 1 else max(self.kernels[0], 2 * self.stride)
+        self.supports_masking = True
+        self.convs = [layers.Conv1D(self.filters[0], self.first_kernel, strides=self.stride, padding="valid", name="conv_0")]
+        self.convs += [layers.Conv1D(width, size, padding="same", name=f"conv_{depth}")
+                       for depth, (width, size) in enumerate(zip(self.filters[1:], self.kernels[1:]), start=1)]
+        # momentum 0.9, not Keras' 0.99: a small archive makes a few batches an epoch, and the
+        # moving statistics inference uses must settle within tens of steps, not hundreds.
+        self.norms = [layers.BatchNormalization(momentum=0.9, name=f"norm_{depth}") for depth in range(len(self.convs))]
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for conv, norm in zip(self.convs, self.norms):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+
+    def call(self, inputs, mask=None, training=None):
+        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        # Zeros after the end: output i reads steps [i x stride, i x stride + kernel), ceil(steps / stride) outputs.
+        x = ops.pad(inputs * present, [[0, 0], [0, self.first_kernel - 1], [0, 0]])
+        # a reduced step is real when its window of ``stride`` steps holds a real one (MaskedDownsample's mask)
+        present = ops.max_pool(ops.pad(present, [[0, 0], [0, self.stride - 1], [0, 0]]), self.stride, self.stride, "valid")
+        reduced_mask = present[..., 0] > 0
+        for conv, norm in zip(self.convs, self.norms):
+            x = conv(x)
+            x = ops.relu(norm(x, training=training, mask=reduced_mask)) * ops.cast(present, x.dtype)
+        count = ops.maximum(ops.sum(ops.cast(present, x.dtype), axis=1), ops.cast(1.0, x.dtype))
+        return ops.sum(x, axis=1) / count
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.filters[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": list(self.filters), "kernels": list(self.kernels), "stride": self.stride}
 
 
 def cudnn_eligible(layer: layers.Layer) -> list[str]:
@@ -196,19 +282,34 @@ def series_epochs(params: dict[str, Any], n_train: int, rnn_steps: int) -> int:
     return max(1, min(params["epochs"], budget // max(n_train * rnn_steps, 1)))
 
 
+def uses_conv_branch(params: dict[str, Any], max_steps: int) -> bool:
+    """``conv_branch: auto``: LSTM-FCN's convolutional branch beside the recurrent layers for
+    series of ``CONV_MIN_STEPS`` steps or more (the longest train series, before downsampling),
+    where local shape carries the classes and a recurrent layer alone reads it poorly; shorter
+    series (a few dozen steps of many features) are left to the recurrent layers. ``true`` /
+    ``false`` force it."""
+    setting = params.get("conv_branch", "auto")
+    return max_steps >= CONV_MIN_STEPS if setting == "auto" else bool(setting)
+
+
 def build_series_classifier(params: dict[str, Any], scaler: dict[str, list[float]], n_classes: int,
-                            stride: int = 1) -> keras.Model:
+                            stride: int = 1, conv: bool = False) -> keras.Model:
     """Scaling (the train split's statistics, fixed) -> NaN-padding mask -> (``stride`` > 1: the
-    mean of every ``stride`` steps, :class:`MaskedDownsample`) -> stacked (bi)RNN -> pooling ->
-    class head. Input: (batch, steps, features), padded with NaN."""
+    mean of every ``stride`` steps, :class:`MaskedDownsample`) -> stacked (bi)RNN -> pooling
+    (``conv``: concatenated with :class:`ConvBranch`, which reads the full-rate series with
+    :class:`WithOwnScale`'s standardised copy) -> class head.
+    Input: (batch, steps, features), padded with NaN."""
     validate_params(params)
     n_features = len(scaler["mean"])
     values = keras.Input(shape=(None, n_features), dtype="float32", name="series")
     scaled = layers.Normalization(axis=-1, mean=scaler["mean"], variance=scaler["variance"], name="scale")(values)
-    x = SeriesMask(name="mask")(scaled)
-    if stride > 1:
-        x = MaskedDownsample(stride, name="downsample")(x)
-    return keras.Model(values, class_head(recurrent_encoder(x, params), n_classes, params["dropout"]), name="series_classifier")
+    masked = SeriesMask(name="mask")(scaled)
+    x = MaskedDownsample(stride, name="downsample")(masked) if stride > 1 else masked
+    features = recurrent_encoder(x, params)
+    if conv:  # reads the full-rate series, as scaled and as standardised over its own steps
+        branch = ConvBranch(CONV_FILTERS, CONV_KERNELS, stride, name="conv")(WithOwnScale(name="own_scale")(masked))
+        features = layers.Concatenate(name="rnn_and_conv")([features, branch])
+    return keras.Model(values, class_head(features, n_classes, params["dropout"]), name="series_classifier")
 
 
 def initialise_from_language_model(classifier: keras.Model, language_model) -> list[str]:
