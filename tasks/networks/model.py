@@ -59,6 +59,18 @@ class SeriesMask(layers.Layer):
         return ops.logical_not(ops.any(ops.isnan(inputs), axis=-1))
 
 
+def present_steps(inputs, mask):
+    """1 at each step that is not padding, 0 at padding: (batch, steps, 1)."""
+    return ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+
+
+def window_means(values, stride: int):
+    """Means of windows of ``stride`` steps from the first step on (the end padded with zeros, so
+    that where the windows fall never depends on how long the batch is padded)."""
+    padded = ops.pad(values, [[0, 0], [0, stride - 1], [0, 0]])
+    return ops.average_pool(padded, stride, stride, padding="valid")
+
+
 @keras.saving.register_keras_serializable(package="rnnflow")
 class MaskedDownsample(layers.Layer):
     """Piecewise aggregate approximation of a masked series: the mean of each window of
@@ -70,24 +82,14 @@ class MaskedDownsample(layers.Layer):
         self.stride = int(stride)
         self.supports_masking = True
 
-    def _pooled(self, values):
-        """Window means of ``stride`` steps from the first step on (the end padded with zeros, so
-        that where the windows fall never depends on how long the batch is padded)."""
-        padded = ops.pad(values, [[0, 0], [0, self.stride - 1], [0, 0]])
-        return ops.average_pool(padded, self.stride, self.stride, padding="valid")
-
-    @staticmethod
-    def _present(inputs, mask):
-        """1 at each step that is not padding, 0 at padding: (batch, steps, 1)."""
-        return ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
-
     def call(self, inputs, mask=None):
-        present = self._present(inputs, mask)
+        present = present_steps(inputs, mask)
         # mean(x * present) / mean(present) over a window: the mean of its unpadded steps
-        return self._pooled(inputs * present) / ops.maximum(self._pooled(present), ops.cast(1e-6, inputs.dtype))
+        return window_means(inputs * present, self.stride) / ops.maximum(window_means(present, self.stride),
+                                                                           ops.cast(1e-6, inputs.dtype))
 
     def compute_mask(self, inputs, mask=None):
-        return self._pooled(self._present(inputs, mask))[..., 0] > 0  # a window with any unpadded step
+        return window_means(present_steps(inputs, mask), self.stride)[..., 0] > 0  # a window with any unpadded step
 
     def compute_output_shape(self, input_shape):
         steps = None if input_shape[1] is None else -(-input_shape[1] // self.stride)
@@ -110,7 +112,7 @@ class WithOwnScale(layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
-        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        present = present_steps(inputs, mask)
         count = ops.maximum(ops.sum(present, axis=1, keepdims=True), ops.cast(1.0, inputs.dtype))
         mean = ops.sum(inputs * present, axis=1, keepdims=True) / count
         spread = ops.sqrt(ops.sum(ops.square((inputs - mean) * present), axis=1, keepdims=True) / count)
@@ -158,12 +160,12 @@ class ConvBranch(layers.Layer):
             norm.build(shape)
 
     def call(self, inputs, mask=None, training=None):
-        present = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        present = present_steps(inputs, mask)
         # Zeros after the end: output i reads steps [i x stride, i x stride + kernel), ceil(steps / stride) outputs.
         x = ops.pad(inputs * present, [[0, 0], [0, self.first_kernel - 1], [0, 0]])
         # a reduced step is real when its window of ``stride`` steps holds a real one (MaskedDownsample's mask)
-        present = ops.max_pool(ops.pad(present, [[0, 0], [0, self.stride - 1], [0, 0]]), self.stride, self.stride, "valid")
-        reduced_mask = present[..., 0] > 0
+        reduced_mask = window_means(present, self.stride)[..., 0] > 0
+        present = ops.expand_dims(ops.cast(reduced_mask, inputs.dtype), -1)
         for conv, norm in zip(self.convs, self.norms):
             x = conv(x)
             x = ops.relu(norm(x, training=training, mask=reduced_mask)) * ops.cast(present, x.dtype)
